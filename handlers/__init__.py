@@ -1,0 +1,1 @@
+"""Tornado request handlers: thin adapters between HTTP and `server.gallery`."""

@@ -1,0 +1,182 @@
+"""BaseHandler: services from settings, the viewer, content negotiation, and the one error
+funnel that maps domain errors to HTTP statuses and renders them (HTML or JSON)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
+
+import tornado.web
+from loguru import logger
+from tornado.httputil import HTTPServerRequest
+
+from server.errors import (
+    ImageHostingError,
+    InvalidPage,
+    InvalidUpload,
+    NotAllowed,
+    NotFound,
+    ServiceUnavailable,
+    UnsupportedImage,
+    UploadTooLarge,
+)
+from server.events import EventHub
+from server.gallery import Gallery
+from server.models import Image, Viewer
+
+OWNER_COOKIE = "owner"
+OWNER_COOKIE_DAYS = 3650
+
+# Order matters: the first matching class wins (subclasses before their bases).
+_STATUS_FOR_ERROR: tuple[tuple[type[ImageHostingError], int], ...] = (
+    (InvalidUpload, 400),
+    (InvalidPage, 400),
+    (UploadTooLarge, 413),
+    (UnsupportedImage, 415),
+    (NotFound, 404),
+    (NotAllowed, 403),
+    (ServiceUnavailable, 503),
+)
+
+# What a person sees for errors Tornado raises itself (bad XSRF token, wrong method, ...).
+_MESSAGE_FOR_STATUS = {
+    400: "The request could not be understood.",
+    403: "This action is not allowed.",
+    404: "Nothing is here.",
+    405: "This address does not accept that kind of request.",
+    413: "The upload is larger than the 5 MB limit.",
+    415: "The file is not a JPEG, PNG or GIF image.",
+    503: ServiceUnavailable.default_message,
+}
+_XSRF_MESSAGE = (
+    "Your form expired or came from another site. Reload the page and try again."
+)
+
+
+def owner_hash_of(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def public_base_url(request: HTTPServerRequest) -> str:
+    """How the visitor reaches the site; the scheme honours X-Forwarded-Proto (xheaders),
+    the host the Host header nginx forwards (or X-Forwarded-Host when a proxy set it)."""
+    forwarded_host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
+    return f"{request.protocol}://{forwarded_host or request.host}"
+
+
+def image_json(image: Image, base_url: str, viewer: Viewer) -> dict[str, Any]:
+    return {**image.to_public_dict(base_url), "can_delete": viewer.can_delete(image)}
+
+
+def viewer_of(handler: tornado.web.RequestHandler) -> Viewer:
+    token = handler.get_signed_cookie(OWNER_COOKIE, max_age_days=OWNER_COOKIE_DAYS)
+    return Viewer(owner_hash=owner_hash_of(token.decode()) if token else None)
+
+
+def format_kb(size: int) -> str:
+    return f"{size / 1024:,.1f} KB"
+
+
+def format_datetime(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+class BaseHandler(tornado.web.RequestHandler):
+    @property
+    def gallery(self) -> Gallery:
+        return self.settings["gallery"]
+
+    @property
+    def hub(self) -> EventHub:
+        return self.settings["hub"]
+
+    @property
+    def viewer(self) -> Viewer:
+        return viewer_of(self)
+
+    def ensure_owner_hash(self) -> str:
+        """The caller's owner identity, issuing a fresh signed cookie on first use."""
+        viewer = self.viewer
+        if viewer.owner_hash is not None:
+            return viewer.owner_hash
+        token = secrets.token_urlsafe(32)
+        self.set_signed_cookie(
+            OWNER_COOKIE,
+            token,
+            expires_days=OWNER_COOKIE_DAYS,
+            httponly=True,
+            samesite="Lax",
+            secure=self.request.protocol == "https",
+        )
+        return owner_hash_of(token)
+
+    @property
+    def base_url(self) -> str:
+        return public_base_url(self.request)
+
+    def image_json(self, image: Image, viewer: Viewer | None = None) -> dict[str, Any]:
+        return image_json(image, self.base_url, viewer or self.viewer)
+
+    def wants_json(self) -> bool:
+        accept = self.request.headers.get("Accept", "")
+        return "application/json" in accept and "text/html" not in accept
+
+    def get_template_namespace(self) -> dict[str, Any]:
+        namespace = super().get_template_namespace()
+        namespace.update(
+            format_kb=format_kb,
+            format_datetime=format_datetime,
+            xsrf_value=self.xsrf_token.decode(),
+        )
+        return namespace
+
+    def set_default_headers(self) -> None:
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Referrer-Policy", "same-origin")
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, ImageHostingError):
+            logger.info(
+                "{} {} -> {}: {}",
+                self.request.method,
+                self.request.uri,
+                typ.__name__,
+                value,
+            )
+        else:
+            super().log_exception(typ, value, tb)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """The one place errors become responses; tracebacks never reach the client."""
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        message = _MESSAGE_FOR_STATUS.get(
+            status_code, "Something went wrong on our side."
+        )
+        if isinstance(error, ImageHostingError):
+            status_code = next(
+                s for cls, s in _STATUS_FOR_ERROR if isinstance(error, cls)
+            )
+            message = error.message
+        elif isinstance(error, tornado.web.HTTPError) and "xsrf" in (
+            error.log_message or ""
+        ):
+            message = _XSRF_MESSAGE
+        self.set_status(status_code)
+        self.clear_header("Content-Type")
+        if self.wants_json():
+            self.finish({"error": message})
+            return
+        try:
+            self.render(
+                "error.html",
+                status=status_code,
+                title=HTTPStatus(status_code).phrase,
+                message=message,
+            )
+        except Exception:
+            logger.exception("error page failed to render")
+            self.set_header("Content-Type", "text/plain; charset=UTF-8")
+            self.finish(message)

@@ -1,0 +1,1 @@
+"""ImageHosting backend: domain services below `server/app.py`, composed there for Tornado."""

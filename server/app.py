@@ -1,0 +1,115 @@
+"""The composition root: `make_app` wires services into a Tornado Application, `serve` runs
+the process (open pool, migrate, start listener, listen, graceful stop)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import tornado.web
+from loguru import logger
+
+from handlers import gallery as gallery_routes
+from handlers import live, pages, upload
+from handlers.pages import NotFoundHandler
+from server import repository
+from server.config import Config
+from server.db import make_pool, migrate, open_pool
+from server.events import EventHub
+from server.gallery import Gallery
+from server.storage import ImageStore
+
+ROOT = Path(__file__).resolve().parent.parent
+# Multipart framing adds a few hundred bytes around the file; the app enforces the exact limit.
+MULTIPART_ALLOWANCE = 1024 * 1024
+SHUTDOWN_GRACE_SECONDS = 10.0
+WEBSOCKET_PING_SECONDS = 25  # below nginx's proxy_read_timeout for /ws
+
+
+def log_request(handler: tornado.web.RequestHandler) -> None:
+    """One access-log line per request."""
+    status = handler.get_status()
+    request = handler.request
+    level = "INFO" if status < 400 else "WARNING" if status < 500 else "ERROR"
+    logger.log(
+        level,
+        "{} {} {} {:.1f}ms {}",
+        status,
+        request.method,
+        request.uri,
+        request.request_time() * 1000,
+        request.remote_ip,
+    )
+
+
+def make_app(
+    config: Config, *, gallery: Gallery, hub: EventHub, cookie_secret: str
+) -> tornado.web.Application:
+    routes = [*pages.routes, *upload.routes, *gallery_routes.routes, *live.routes]
+    return tornado.web.Application(
+        routes,
+        gallery=gallery,
+        hub=hub,
+        worker_name=config.worker_name,
+        template_path=str(ROOT / "templates"),
+        static_path=str(ROOT / "static"),
+        static_url_prefix="/static/",
+        cookie_secret=cookie_secret,
+        xsrf_cookies=True,
+        xsrf_cookie_kwargs={"httponly": True, "samesite": "Lax"},
+        default_handler_class=NotFoundHandler,
+        log_function=log_request,
+        websocket_ping_interval=WEBSOCKET_PING_SECONDS,
+        autoescape="xhtml_escape",
+    )
+
+
+async def serve(config: Config) -> None:
+    store = ImageStore(config.images_dir)
+    await asyncio.to_thread(store.ensure)
+    pool = make_pool(config)
+    await open_pool(pool)
+    hub = EventHub(config.database_url)
+    try:
+        await migrate(pool)
+        secret = config.cookie_secret or await repository.shared_secret(
+            pool, "cookie_secret"
+        )
+        gallery = Gallery(
+            pool,
+            store,
+            max_upload_bytes=config.max_upload_bytes,
+            max_image_pixels=config.max_image_pixels,
+        )
+        await hub.start()
+        app = make_app(config, gallery=gallery, hub=hub, cookie_secret=secret)
+        server = app.listen(
+            config.port,
+            config.host,
+            xheaders=True,
+            max_body_size=config.max_upload_bytes + MULTIPART_ALLOWANCE,
+        )
+        logger.info("listening on http://{}:{}", config.host, config.port)
+
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stopping.set)
+        await stopping.wait()
+
+        logger.info("shutting down")
+        server.stop()  # stop accepting; requests in flight may finish
+        await hub.stop()  # closes WebSockets with 1001 and the LISTEN connection
+        try:
+            await asyncio.wait_for(
+                server.close_all_connections(), SHUTDOWN_GRACE_SECONDS
+            )
+        except TimeoutError:
+            logger.warning(
+                "connections still open after {}s; closing", SHUTDOWN_GRACE_SECONDS
+            )
+    finally:
+        await hub.stop()
+        await pool.close()
+    logger.info("stopped")

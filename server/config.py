@@ -1,0 +1,120 @@
+"""The one frozen `Config`, built from the environment (and `.env` via python-dotenv).
+
+Every setting is declared once in `SETTINGS` with its default and a one-line help;
+a test checks that each appears in README.md and .env.example.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    help: str
+    parse: Callable[[str], Any] = str
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError("must be a positive integer")
+    return value
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 65535:
+        raise ValueError("must be a TCP port number")
+    return value
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "DATABASE_URL",
+        "postgresql://postgres@127.0.0.1:5432/images_db",
+        "PostgreSQL connection URL (the database must exist; tables are created at start).",
+    ),
+    Setting(
+        "IMAGES_DIR", "./data/images", "Folder where uploaded images are stored.", Path
+    ),
+    Setting(
+        "HOST",
+        "127.0.0.1",
+        "Address the backend listens on (0.0.0.0 in the container).",
+    ),
+    Setting("PORT", "8000", "Port the backend listens on.", _port),
+    Setting(
+        "COOKIE_SECRET",
+        "",
+        "Key that signs cookies; empty = generate one at first start and keep it in the database.",
+    ),
+    Setting(
+        "LOG_LEVEL", "INFO", "Log level: DEBUG, INFO, WARNING or ERROR.", str.upper
+    ),
+    Setting(
+        "DB_POOL_MIN", "1", "Database connections each backend process keeps open.", int
+    ),
+    Setting(
+        "DB_POOL_MAX",
+        "10",
+        "Most database connections per backend process.",
+        _positive_int,
+    ),
+    Setting(
+        "MAX_IMAGE_PIXELS",
+        "40000000",
+        "Largest image (width x height) accepted; guards against decompression bombs.",
+        _positive_int,
+    ),
+    Setting(
+        "WORKER_NAME",
+        "",
+        "Name of this backend process in logs; empty = <hostname>:<port>.",
+    ),
+)
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str
+    images_dir: Path
+    host: str
+    port: int
+    cookie_secret: str
+    log_level: str
+    db_pool_min: int
+    db_pool_max: int
+    max_image_pixels: int
+    worker_name: str
+    max_upload_bytes: int = MAX_UPLOAD_BYTES
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            raw = env.get(setting.name, setting.default)
+            try:
+                values[setting.name.lower()] = setting.parse(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{setting.name}={raw!r}: {exc}") from exc
+        values.update(overrides)
+        if not values["worker_name"]:
+            values["worker_name"] = f"{socket.gethostname()}:{values['port']}"
+        if values["db_pool_min"] > values["db_pool_max"]:
+            raise ConfigError("DB_POOL_MIN must not exceed DB_POOL_MAX")
+        return cls(**values)

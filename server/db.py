@@ -1,0 +1,76 @@
+"""Database pool lifecycle and schema migrations (versioned SQL files, applied once)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import psycopg
+from loguru import logger
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from server.config import Config
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+# Any constant works; it only has to be the same in every backend process.
+_MIGRATION_LOCK_ID = 0x1A6E_4057
+
+
+def make_pool(config: Config) -> AsyncConnectionPool:
+    """A closed pool; `open_pool` opens it. Broken connections are checked out and replaced,
+    so the pool heals by itself after the database restarts."""
+    return AsyncConnectionPool(
+        config.database_url,
+        min_size=config.db_pool_min,
+        max_size=config.db_pool_max,
+        open=False,
+        timeout=5.0,
+        check=AsyncConnectionPool.check_connection,
+        name=f"images-{config.worker_name}",
+    )
+
+
+async def open_pool(pool: AsyncConnectionPool, attempts: int = 30) -> None:
+    """Open the pool, waiting for the database to accept connections (it may still be starting)."""
+    await pool.open()
+    for attempt in range(1, attempts + 1):
+        try:
+            async with pool.connection() as conn:
+                await conn.execute("SELECT 1")
+            return
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            if attempt == attempts:
+                raise
+            logger.warning("database not reachable yet ({}); retrying", exc)
+            await asyncio.sleep(1)
+
+
+def _read_migrations() -> list[tuple[str, str]]:
+    return [
+        (path.stem, path.read_text()) for path in sorted(MIGRATIONS_DIR.glob("*.sql"))
+    ]
+
+
+async def migrate(pool: AsyncConnectionPool) -> list[str]:
+    """Apply every migration not yet applied; safe when several processes start at once."""
+    migrations = await asyncio.to_thread(_read_migrations)
+    applied_now: list[str] = []
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_ID,))
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        cur = await conn.execute("SELECT version FROM schema_migrations")
+        done = {row[0] for row in await cur.fetchall()}
+        for version, sql in migrations:
+            if version in done:
+                continue
+            await conn.execute(sql.encode())
+            await conn.execute(
+                "INSERT INTO schema_migrations (version) VALUES (%s)", (version,)
+            )
+            applied_now.append(version)
+    if applied_now:
+        logger.info("applied migrations: {}", ", ".join(applied_now))
+    return applied_now

@@ -1,0 +1,54 @@
+"""Domain errors: what went wrong, in words a person can act on. No HTTP here;
+`handlers/base.py` is the one place that turns these into status codes."""
+
+
+class ImageHostingError(Exception):
+    """Base class; `message` is safe to show to the client."""
+
+    default_message = "Something went wrong."
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+
+class InvalidUpload(ImageHostingError):
+    default_message = "The upload is missing or malformed."
+
+
+class UploadTooLarge(ImageHostingError):
+    default_message = "The file is larger than the 5 MB limit."
+
+
+class ImageTooManyPixels(UploadTooLarge):
+    default_message = "The image has too many pixels."
+
+
+class UnsupportedImage(ImageHostingError):
+    default_message = "The file is not a JPEG, PNG or GIF image."
+
+
+class InvalidPage(ImageHostingError):
+    default_message = "The page number must be a positive whole number."
+
+
+class NotFound(ImageHostingError):
+    default_message = "Nothing is here."
+
+
+class ImageNotFound(NotFound):
+    default_message = "No such image. It may have been deleted."
+
+
+class PageNotFound(NotFound):
+    default_message = "The gallery has no such page."
+
+
+class NotAllowed(ImageHostingError):
+    default_message = "Only the person who uploaded this image can delete it."
+
+
+class ServiceUnavailable(ImageHostingError):
+    default_message = (
+        "The service is temporarily unavailable. Please try again in a moment."
+    )

@@ -1,0 +1,160 @@
+"""The use cases: upload, list a page, show, delete. Orders the steps and undoes partial work."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import unicodedata
+from pathlib import PurePosixPath
+
+from loguru import logger
+from psycopg_pool import AsyncConnectionPool
+
+from server import imaging, repository
+from server.errors import (
+    ImageNotFound,
+    InvalidPage,
+    InvalidUpload,
+    NotAllowed,
+    PageNotFound,
+    UnsupportedImage,
+    UploadTooLarge,
+)
+from server.models import PER_PAGE, GalleryPage, Image, IncomingFile, NewImage, Viewer
+from server.storage import ImageStore
+
+ALLOWED_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif")
+MAX_NAME_LENGTH = 255
+# Bidirectional controls can make "gpj.exe" display as "exe.jpg"; drop them from names.
+_BIDI_CONTROLS = {
+    "\u061c",
+    "\u200e",
+    "\u200f",
+    *map(chr, range(0x202A, 0x202F)),
+    *map(chr, range(0x2066, 0x206A)),
+}
+
+
+def clean_original_name(raw: str) -> str:
+    """The client's file name, kept only as text: no directories, controls or bidi tricks."""
+    name = unicodedata.normalize("NFC", raw).replace("\\", "/")
+    name = PurePosixPath(name).name if "/" in name else name
+    name = "".join(
+        ch
+        for ch in name
+        if unicodedata.category(ch) != "Cc" and ch not in _BIDI_CONTROLS
+    ).strip()
+    if len(name) > MAX_NAME_LENGTH:
+        stem, dot, ext = name.rpartition(".")
+        keep = ext if dot and len(ext) <= 10 else ""
+        name = name[: MAX_NAME_LENGTH - len(keep) - 1].rstrip() + (
+            "." + keep if keep else ""
+        )
+    return name
+
+
+def parse_page_number(raw: str | None) -> int:
+    if raw is None:
+        return 1
+    if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
+        raise InvalidPage()
+    return int(raw)
+
+
+class Gallery:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        store: ImageStore,
+        *,
+        max_upload_bytes: int,
+        max_image_pixels: int,
+    ) -> None:
+        self.pool = pool
+        self.store = store
+        self.max_upload_bytes = max_upload_bytes
+        self.max_image_pixels = max_image_pixels
+
+    async def upload(self, files: list[IncomingFile], owner_hash: str) -> Image:
+        """Validate, store and record one image; on any failure nothing is left behind."""
+        incoming = self._single_file(files)
+        name = clean_original_name(incoming.name)
+        if not name.lower().endswith(ALLOWED_EXTENSIONS):
+            raise UnsupportedImage(
+                "Only .jpg, .jpeg, .png and .gif files are accepted."
+            )
+        info = await asyncio.to_thread(
+            imaging.identify, incoming.body, self.max_image_pixels
+        )
+        filename = self.store.new_filename(info.extension)
+        await asyncio.to_thread(self.store.write, filename, incoming.body)
+        try:
+            image = await repository.insert_image(
+                self.pool,
+                NewImage(
+                    filename=filename,
+                    original_name=name,
+                    size=len(incoming.body),
+                    width=info.width,
+                    height=info.height,
+                    format=info.format,
+                    owner_hash=owner_hash,
+                ),
+            )
+        except BaseException:
+            await asyncio.to_thread(self.store.delete, filename)
+            raise
+        logger.info("stored image {} ({} bytes) as {}", image.id, image.size, filename)
+        return image
+
+    def _single_file(self, files: list[IncomingFile]) -> IncomingFile:
+        if not files:
+            raise InvalidUpload(
+                "No file was sent. Choose an image (multipart field 'file')."
+            )
+        if len(files) > 1:
+            raise InvalidUpload("Send one image per upload (one 'file' field).")
+        incoming = files[0]
+        if not incoming.body:
+            raise InvalidUpload("The file is empty.")
+        if len(incoming.body) > self.max_upload_bytes:
+            raise UploadTooLarge(
+                f"The file is {len(incoming.body) / 1048576:.1f} MB; the limit is "
+                f"{self.max_upload_bytes / 1048576:g} MB."
+            )
+        return incoming
+
+    async def page(self, number: int) -> GalleryPage:
+        total = await repository.count_images(self.pool)
+        pages = max(1, math.ceil(total / PER_PAGE))
+        if number > pages:
+            raise PageNotFound(
+                f"The gallery has {pages} page{'s' if pages != 1 else ''}."
+            )
+        images = await repository.list_images(
+            self.pool, PER_PAGE, (number - 1) * PER_PAGE
+        )
+        return GalleryPage(number, pages, PER_PAGE, total, images)
+
+    async def get(self, image_id: int) -> Image:
+        image = await repository.get_image(self.pool, image_id)
+        if image is None:
+            raise ImageNotFound()
+        return image
+
+    async def neighbours(self, image_id: int) -> tuple[int | None, int | None]:
+        return await repository.neighbours(self.pool, image_id)
+
+    async def delete(self, image_id: int, viewer: Viewer) -> None:
+        """Remove the row, then the file (a missing file is not an error)."""
+        image = await self.get(image_id)
+        if not viewer.can_delete(image):
+            raise NotAllowed()
+        if await repository.delete_image(self.pool, image_id) is None:
+            raise ImageNotFound()
+        if not await asyncio.to_thread(self.store.delete, image.filename):
+            logger.warning("image {} had no file {} on disk", image_id, image.filename)
+        logger.info("deleted image {} ({})", image_id, image.filename)
+
+    async def check_health(self) -> None:
+        await repository.ping(self.pool)

@@ -1,0 +1,140 @@
+"""Plain data passed between the layers (stdlib only)."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+PER_PAGE = 12
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    """One stored image, as its database row describes it."""
+
+    id: int
+    filename: str
+    original_name: str
+    size: int
+    width: int
+    height: int
+    format: str
+    owner_hash: str
+    uploaded_at: datetime
+
+    @property
+    def size_kb(self) -> float:
+        return round(self.size / 1024, 1)
+
+    def to_public_dict(self, base_url: str) -> dict[str, Any]:
+        """The image object of the JSON API; `base_url` is how the visitor sees the site."""
+        return {
+            "id": self.id,
+            "filename": self.filename,
+            "original_name": self.original_name,
+            "size": self.size,
+            "size_kb": self.size_kb,
+            "uploaded_at": self.uploaded_at.isoformat(),
+            "url": f"{base_url}/images/{self.filename}",
+            "width": self.width,
+            "height": self.height,
+            "format": self.format,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class NewImage:
+    """What the upload path knows before the row exists."""
+
+    filename: str
+    original_name: str
+    size: int
+    width: int
+    height: int
+    format: str
+    owner_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInfo:
+    """What decoding an upload told us."""
+
+    format: str  # "JPEG", "PNG" or "GIF"
+    extension: str  # ".jpg", ".png" or ".gif"
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingFile:
+    """One file part of a multipart upload, as the client sent it."""
+
+    name: str
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class GalleryPage:
+    page: int
+    pages: int
+    per_page: int
+    total: int
+    images: list[Image]
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who is asking: the hash of their owner cookie (if any) and whether they are an admin."""
+
+    owner_hash: str | None = None
+    is_admin: bool = False
+
+    def can_delete(self, image: Image) -> bool:
+        if self.is_admin:
+            return True
+        return self.owner_hash is not None and hmac.compare_digest(
+            self.owner_hash, image.owner_hash
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ImageEvent:
+    """A change announced by PostgreSQL to every backend process.
+
+    kind is "image.created" (with `image`) or "image.deleted" (with `image_id`);
+    "resync" tells clients that events may have been missed.
+    """
+
+    kind: str
+    total: int | None = None
+    image: Image | None = None
+    image_id: int | None = None
+
+    def to_json(self) -> str:
+        """The NOTIFY payload: a few hundred bytes, well under PostgreSQL's 8000-byte cap."""
+        data: dict[str, Any] = {"type": self.kind, "total": self.total}
+        if self.image is not None:
+            image = asdict(self.image)
+            image["uploaded_at"] = self.image.uploaded_at.isoformat()
+            data["image"] = image
+        if self.image_id is not None:
+            data["id"] = self.image_id
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, payload: str) -> ImageEvent:
+        data = json.loads(payload)
+        image = None
+        if data.get("image") is not None:
+            fields = dict(data["image"])
+            fields["uploaded_at"] = datetime.fromisoformat(fields["uploaded_at"])
+            image = Image(**fields)
+        return cls(
+            kind=data["type"],
+            total=data.get("total"),
+            image=image,
+            image_id=data.get("id"),
+        )

@@ -1,0 +1,152 @@
+"""All SQL lives here: parameterised queries as named async functions returning dataclasses.
+
+Writes announce themselves with `pg_notify` inside their own transaction, so an event
+exists exactly when the change committed.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg.rows import class_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from server.errors import ServiceUnavailable
+from server.models import Image, ImageEvent, NewImage
+
+EVENTS_CHANNEL = "image_events"
+
+_IMAGE_COLUMNS = (
+    "id, filename, original_name, size, width, height, format, owner_hash, uploaded_at"
+)
+
+
+@asynccontextmanager
+async def _connection(pool: AsyncConnectionPool) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection; a database that is down or overloaded becomes ServiceUnavailable."""
+    try:
+        async with pool.connection() as conn:
+            yield conn
+    except (psycopg.OperationalError, PoolTimeout) as exc:
+        raise ServiceUnavailable() from exc
+
+
+async def _count(conn: AsyncConnection) -> int:
+    cur = await conn.execute("SELECT count(*) FROM images")
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def _notify(conn: AsyncConnection, event: ImageEvent) -> None:
+    await conn.execute("SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, event.to_json()))
+
+
+async def insert_image(pool: AsyncConnectionPool, new: NewImage) -> Image:
+    async with _connection(pool) as conn, conn.transaction():
+        cur = conn.cursor(row_factory=class_row(Image))
+        await cur.execute(
+            "INSERT INTO images (filename, original_name, size, width, height, format, owner_hash)"
+            f" VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {_IMAGE_COLUMNS}",
+            (
+                new.filename,
+                new.original_name,
+                new.size,
+                new.width,
+                new.height,
+                new.format,
+                new.owner_hash,
+            ),
+        )
+        image = await cur.fetchone()
+        assert image is not None
+        total = await _count(conn)
+        await _notify(conn, ImageEvent("image.created", total=total, image=image))
+    return image
+
+
+async def delete_image(pool: AsyncConnectionPool, image_id: int) -> Image | None:
+    """Delete the row; returns what was deleted, or None when it was already gone."""
+    async with _connection(pool) as conn, conn.transaction():
+        cur = conn.cursor(row_factory=class_row(Image))
+        await cur.execute(
+            f"DELETE FROM images WHERE id = %s RETURNING {_IMAGE_COLUMNS}", (image_id,)
+        )
+        image = await cur.fetchone()
+        if image is None:
+            return None
+        total = await _count(conn)
+        await _notify(conn, ImageEvent("image.deleted", total=total, image_id=image_id))
+    return image
+
+
+async def get_image(pool: AsyncConnectionPool, image_id: int) -> Image | None:
+    async with _connection(pool) as conn:
+        cur = conn.cursor(row_factory=class_row(Image))
+        await cur.execute(
+            f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id = %s", (image_id,)
+        )
+        return await cur.fetchone()
+
+
+async def count_images(pool: AsyncConnectionPool) -> int:
+    async with _connection(pool) as conn:
+        return await _count(conn)
+
+
+async def list_images(
+    pool: AsyncConnectionPool, limit: int, offset: int
+) -> list[Image]:
+    """Newest first; ids only grow, so the primary key index serves the order."""
+    async with _connection(pool) as conn:
+        cur = conn.cursor(row_factory=class_row(Image))
+        await cur.execute(
+            f"SELECT {_IMAGE_COLUMNS} FROM images ORDER BY id DESC LIMIT %s OFFSET %s",
+            (limit, offset),
+        )
+        return await cur.fetchall()
+
+
+async def neighbours(
+    pool: AsyncConnectionPool, image_id: int
+) -> tuple[int | None, int | None]:
+    """(newer id, older id) around an image, for previous/next links in the view."""
+    async with _connection(pool) as conn:
+        cur = await conn.execute(
+            "SELECT (SELECT min(id) FROM images WHERE id > %s),"
+            " (SELECT max(id) FROM images WHERE id < %s)",
+            (image_id, image_id),
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        return row[0], row[1]
+
+
+async def all_filenames(pool: AsyncConnectionPool) -> set[str]:
+    async with _connection(pool) as conn:
+        cur = await conn.execute("SELECT filename FROM images")
+        return {row[0] for row in await cur.fetchall()}
+
+
+async def shared_secret(pool: AsyncConnectionPool, name: str) -> str:
+    """A random secret generated once and shared by every backend process."""
+    async with _connection(pool) as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO app_secrets (name, value) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
+            (name, secrets.token_urlsafe(48)),
+        )
+        cur = await conn.execute(
+            "SELECT value FROM app_secrets WHERE name = %s", (name,)
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        return str(row[0])
+
+
+async def ping(pool: AsyncConnectionPool) -> None:
+    async with _connection(pool) as conn:
+        await conn.execute("SELECT 1")

@@ -1,0 +1,64 @@
+"""Image files under the images folder: server-generated names, atomic writes, deletes."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from pathlib import Path
+
+# Every stored file is named by the server: 32 hex characters and the real extension.
+FILENAME_RE = re.compile(r"^[0-9a-f]{32}\.(?:jpg|png|gif)$")
+TEMP_PREFIX = ".tmp-"
+
+
+class ImageStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def ensure(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        # nginx runs as another user: it needs to list nothing, only open files by name.
+        os.chmod(self.root, 0o755)
+
+    @staticmethod
+    def new_filename(extension: str) -> str:
+        return secrets.token_hex(16) + extension
+
+    def path(self, filename: str) -> Path:
+        if not FILENAME_RE.fullmatch(filename):
+            raise ValueError(f"not a stored image name: {filename!r}")
+        return self.root / filename
+
+    def write(self, filename: str, data: bytes) -> None:
+        """Write all of `data` under `filename` or nothing: a temp file renamed into place."""
+        final = self.path(filename)
+        temp = self.root / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(temp, 0o644)  # the umask may have narrowed it; nginx must read it
+            os.replace(temp, final)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+
+    def delete(self, filename: str) -> bool:
+        """Remove the file; False when it was already gone."""
+        try:
+            self.path(filename).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def exists(self, filename: str) -> bool:
+        return self.path(filename).is_file()
+
+    def stored_names(self) -> set[str]:
+        return {p.name for p in self.root.iterdir() if FILENAME_RE.fullmatch(p.name)}
+
+    def temp_files(self) -> list[Path]:
+        return [p for p in self.root.iterdir() if p.name.startswith(TEMP_PREFIX)]

@@ -1,0 +1,210 @@
+// The live gallery: listens on /ws and keeps the current page exactly what a reload would show.
+//
+// Page 1 inserts new images straight from the event. Any change that shifts images across
+// page boundaries (a delete, or an upload while on a later page) refetches this page once
+// as JSON. Events carry ids, so duplicates and out-of-order delivery are harmless.
+import { errorMessage, formatKb, localizeTimes } from "./common.js";
+
+const grid = document.getElementById("gallery-grid");
+const tileTemplate = document.getElementById("tile-template");
+const statusEl = document.getElementById("live-status");
+const announcer = document.getElementById("live-announcer");
+const state = {
+  page: Number(grid.dataset.page),
+  perPage: Number(grid.dataset.perPage),
+  total: Number(document.getElementById("gallery-total").dataset.total),
+};
+const deletedIds = new Set();
+
+function tileIds() {
+  return [...grid.querySelectorAll(".tile")].map((tile) => Number(tile.dataset.id));
+}
+
+function buildTile(image) {
+  const tile = tileTemplate.content.firstElementChild.cloneNode(true);
+  tile.dataset.id = String(image.id);
+  const link = tile.querySelector(".tile-link");
+  link.href = `/view/${image.id}`;
+  const img = tile.querySelector("img");
+  img.src = `/images/${image.filename}`;
+  img.alt = image.original_name;
+  img.width = image.width;
+  img.height = image.height;
+  const name = tile.querySelector(".tile-name");
+  name.textContent = image.original_name;
+  name.title = image.original_name;
+  tile.querySelector(".tile-size").textContent = formatKb(image.size_kb);
+  tile.querySelector(".tile-time").setAttribute("datetime", image.uploaded_at);
+  const del = tile.querySelector(".tile-delete");
+  if (image.can_delete) del.dataset.delete = String(image.id);
+  else del.remove();
+  localizeTimes(tile);
+  return tile;
+}
+
+function pageLink(number, text, label, current) {
+  if (current) {
+    const span = document.createElement("span");
+    span.setAttribute("aria-current", "page");
+    span.textContent = text;
+    return span;
+  }
+  const a = document.createElement("a");
+  a.href = `/images/?page=${number}`;
+  a.textContent = text;
+  if (label) a.setAttribute("aria-label", label);
+  return a;
+}
+
+function pagesFor(total) {
+  return Math.max(1, Math.ceil(total / state.perPage));
+}
+
+function renderSummary() {
+  const pages = pagesFor(state.total);
+  const totalEl = document.getElementById("gallery-total");
+  totalEl.dataset.total = String(state.total);
+  totalEl.textContent = `${state.total} image${state.total === 1 ? "" : "s"}`;
+  document.getElementById("gallery-pages").textContent = String(pages);
+  document.getElementById("empty-state").hidden = grid.children.length > 0;
+  const nav = document.querySelector(".pagination");
+  nav.dataset.pages = String(pages);
+  const parts = [];
+  if (pages > 1) {
+    const page = state.page;
+    if (page > 1) {
+      parts.push(pageLink(1, "«", "First page"), pageLink(page - 1, "‹", "Previous page"));
+    }
+    for (let n = Math.max(1, page - 2); n <= Math.min(pages, page + 2); n += 1) {
+      parts.push(pageLink(n, String(n), null, n === page));
+    }
+    if (page < pages) {
+      parts.push(pageLink(page + 1, "›", "Next page"), pageLink(pages, "»", "Last page"));
+    }
+  }
+  nav.replaceChildren(...parts);
+}
+
+function announce(text) {
+  announcer.textContent = text;
+}
+
+let resyncTimer = null;
+let resyncing = false;
+
+// Coalesce bursts of events into one small request.
+function scheduleResync() {
+  if (resyncTimer !== null) return;
+  resyncTimer = setTimeout(async () => {
+    resyncTimer = null;
+    await resync();
+  }, 150);
+}
+
+async function resync() {
+  if (resyncing) {
+    scheduleResync();
+    return;
+  }
+  resyncing = true;
+  try {
+    const response = await fetch(`/images/?page=${state.page}`, {
+      headers: { Accept: "application/json" },
+      credentials: "same-origin",
+    });
+    if (response.status === 404 && state.page > 1) {
+      // This page no longer exists (images were deleted): go to the last page there is.
+      window.location.replace("/images/?page=" + pagesFor(state.total));
+      return;
+    }
+    if (!response.ok) throw new Error(await errorMessage(response));
+    const body = await response.json();
+    state.total = body.total;
+    grid.replaceChildren(...body.images.filter((i) => !deletedIds.has(i.id)).map(buildTile));
+    renderSummary();
+  } catch (error) {
+    announce(`Could not refresh the gallery: ${error.message}`);
+  } finally {
+    resyncing = false;
+  }
+}
+
+function onCreated(image, total) {
+  if (deletedIds.has(image.id)) return;
+  state.total = total ?? state.total + 1;
+  if (state.page === 1) {
+    if (!tileIds().includes(image.id)) {
+      // Keep newest-first order even if events arrive out of order.
+      const after = [...grid.children].find((tile) => Number(tile.dataset.id) < image.id);
+      grid.insertBefore(buildTile(image), after ?? null);
+      while (grid.children.length > state.perPage) grid.lastElementChild.remove();
+    }
+  } else {
+    scheduleResync(); // everything on later pages shifts by one
+  }
+  renderSummary();
+  announce(`New image: ${image.original_name}`);
+}
+
+function onDeleted(id, total) {
+  const seen = deletedIds.has(id);
+  deletedIds.add(id);
+  if (total !== undefined) state.total = total;
+  else if (!seen) state.total = Math.max(0, state.total - 1);
+  if (seen) {
+    renderSummary();
+    return;
+  }
+  const ids = tileIds();
+  const tile = grid.querySelector(`.tile[data-id="${id}"]`);
+  if (tile) tile.remove();
+  // A delete on this page or an earlier one (a newer id) shifts this page's contents.
+  if (tile || (ids.length > 0 && id > Math.max(...ids))) scheduleResync();
+  renderSummary();
+  if (tile) announce("An image was deleted.");
+}
+
+// --- the WebSocket, with reconnect (exponential backoff and jitter) and resync ---
+let attempts = 0;
+let everConnected = false;
+
+function setStatus(stateName, text) {
+  statusEl.dataset.state = stateName;
+  statusEl.textContent = text;
+}
+
+function connect() {
+  const scheme = window.location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${window.location.host}/ws`);
+  socket.addEventListener("message", (message) => {
+    let event;
+    try {
+      event = JSON.parse(message.data);
+    } catch (_) {
+      return;
+    }
+    if (event.type === "hello") {
+      attempts = 0;
+      setStatus("live", "live");
+      if (everConnected) resync(); // we may have missed events while offline
+      everConnected = true;
+    } else if (event.type === "image.created") {
+      onCreated(event.image, event.total);
+    } else if (event.type === "image.deleted") {
+      onDeleted(event.id, event.total);
+    } else if (event.type === "resync") {
+      resync();
+    }
+  });
+  socket.addEventListener("close", () => {
+    setStatus("reconnecting", "reconnecting…");
+    const delay = Math.min(30000, 500 * 2 ** attempts) * (0.5 + Math.random() / 2);
+    attempts += 1;
+    setTimeout(connect, delay);
+  });
+}
+
+// A delete done in this tab: remove the tile at once; the event from the server is then a no-op.
+document.addEventListener("image-deleted", (event) => onDeleted(event.detail.id));
+
+connect();

@@ -1,0 +1,111 @@
+// The upload page: many files at once (picker, drag and drop, paste), one XHR per file with
+// its own progress bar, client-side checks first, the server's message on failure.
+import { copyWithFeedback, errorMessage, xsrfToken } from "./common.js";
+
+const MAX_BYTES = 5 * 1024 * 1024;
+const ALLOWED = /\.(jpe?g|png|gif)$/i;
+const EXTENSION_FOR_TYPE = { "image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif" };
+
+const form = document.getElementById("upload-form");
+const input = document.getElementById("file");
+const dropZone = document.getElementById("drop-zone");
+const list = document.getElementById("upload-list");
+const itemTemplate = document.getElementById("upload-item-template");
+
+function addItem(name) {
+  const item = itemTemplate.content.firstElementChild.cloneNode(true);
+  item.querySelector(".upload-name").textContent = name;
+  list.prepend(item);
+  return item;
+}
+
+function fail(item, message) {
+  item.classList.add("is-error");
+  item.querySelector("progress").hidden = true;
+  item.querySelector(".upload-message").textContent = message;
+}
+
+function succeed(item, image) {
+  item.classList.add("is-done");
+  item.querySelector("progress").value = 100;
+  item.querySelector(".upload-message").textContent = `Uploaded (${image.size_kb} KB)`;
+  const row = item.querySelector(".upload-link");
+  const field = row.querySelector("input");
+  field.value = image.url;
+  row.querySelector("button").addEventListener("click", (e) => copyWithFeedback(e.currentTarget, image.url));
+  row.hidden = false;
+}
+
+function uploadOne(file) {
+  const item = addItem(file.name);
+  if (!ALLOWED.test(file.name)) {
+    fail(item, "Only .jpg, .jpeg, .png and .gif files are accepted.");
+    return;
+  }
+  if (file.size === 0) {
+    fail(item, "The file is empty.");
+    return;
+  }
+  if (file.size > MAX_BYTES) {
+    fail(item, `The file is ${(file.size / 1048576).toFixed(1)} MB; the limit is 5 MB.`);
+    return;
+  }
+  const data = new FormData();
+  data.append("file", file, file.name);
+  const xhr = new XMLHttpRequest();
+  const progress = item.querySelector("progress");
+  xhr.upload.addEventListener("progress", (e) => {
+    if (e.lengthComputable) progress.value = Math.round((e.loaded / e.total) * 100);
+  });
+  xhr.addEventListener("load", async () => {
+    const response = new Response(xhr.response, { status: xhr.status, statusText: xhr.statusText });
+    if (xhr.status === 201) succeed(item, await response.json());
+    else fail(item, await errorMessage(response));
+  });
+  xhr.addEventListener("error", () => fail(item, "The upload failed: the connection was lost."));
+  xhr.open("POST", "/upload/");
+  xhr.setRequestHeader("X-XSRFToken", xsrfToken());
+  xhr.setRequestHeader("Accept", "application/json");
+  xhr.send(data);
+}
+
+function uploadAll(files) {
+  for (const file of files) uploadOne(file);
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  uploadAll(input.files);
+  form.reset();
+});
+
+input.addEventListener("change", () => {
+  uploadAll(input.files);
+  form.reset();
+});
+
+for (const type of ["dragenter", "dragover"]) {
+  dropZone.addEventListener(type, (event) => {
+    event.preventDefault();
+    dropZone.classList.add("is-over");
+  });
+}
+for (const type of ["dragleave", "drop"]) {
+  dropZone.addEventListener(type, () => dropZone.classList.remove("is-over"));
+}
+dropZone.addEventListener("drop", (event) => {
+  event.preventDefault();
+  uploadAll(event.dataTransfer.files);
+});
+
+// Pasted screenshots often have no useful name: give them one with the right extension.
+document.addEventListener("paste", (event) => {
+  const files = [...(event.clipboardData?.files ?? [])].map((file) => {
+    if (ALLOWED.test(file.name) || !EXTENSION_FOR_TYPE[file.type]) return file;
+    return new File([file], `pasted${EXTENSION_FOR_TYPE[file.type]}`, { type: file.type });
+  });
+  if (files.length > 0) {
+    event.preventDefault();
+    uploadAll(files);
+  }
+});
