@@ -1,0 +1,207 @@
+"""Shared fixtures: a real PostgreSQL (TEST_DATABASE_URL or a throwaway cluster), a real
+native stack (nginx + 2 backend processes via scripts/local-stack), and HTTP helpers."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from psycopg import sql
+
+from scripts.pgcluster import PostgresCluster
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class PostgresServer:
+    """Where test databases are created; `restart()` drops every client connection."""
+
+    admin_url: str
+    cluster: PostgresCluster | None = None
+    created: list[str] = field(default_factory=list)
+
+    def url(self, dbname: str) -> str:
+        return psycopg.conninfo.make_conninfo(self.admin_url, dbname=dbname)
+
+    def create_database(self) -> str:
+        name = f"imagehosting_test_{secrets.token_hex(4)}"
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        self.created.append(name)
+        return self.url(name)
+
+    def drop_all(self) -> None:
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            for name in self.created:
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                        sql.Identifier(name)
+                    )
+                )
+
+    def restart(self, dbname: str) -> None:
+        """A real restart of our own cluster; on a shared server (TEST_DATABASE_URL) the
+        closest safe equivalent: terminate every session of the test database."""
+        if self.cluster is not None:
+            self.cluster.restart()
+            return
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                (dbname,),
+            )
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        server = PostgresServer(admin_url=url)
+        yield server
+        server.drop_all()
+        return
+    # A short path: PostgreSQL's unix socket path is limited to 107 bytes.
+    directory = Path(f"/tmp/ih-pg-{secrets.token_hex(4)}")
+    cluster = PostgresCluster(directory)
+    cluster.init()
+    cluster.start()
+    try:
+        yield PostgresServer(admin_url=cluster.url("postgres"), cluster=cluster)
+    finally:
+        cluster.remove()
+
+
+@dataclass
+class Stack:
+    """A running scripts/local-stack: nginx in front of two backend processes."""
+
+    url: str
+    data_dir: Path
+    database_url: str
+    process: subprocess.Popen[str]
+    log: list[str]
+
+    @property
+    def images_dir(self) -> Path:
+        return self.data_dir / "images"
+
+    def files(self) -> set[str]:
+        return {p.name for p in self.images_dir.iterdir()}
+
+    def rows(self) -> int:
+        with psycopg.connect(self.database_url) as conn:
+            row = conn.execute("SELECT count(*) FROM images").fetchone()
+            assert row is not None
+            return int(row[0])
+
+    def wipe(self) -> None:
+        """Empty the gallery (rows and files) between tests."""
+        with psycopg.connect(self.database_url) as conn:
+            conn.execute("TRUNCATE images RESTART IDENTITY")
+        for path in self.images_dir.iterdir():
+            path.unlink()
+
+
+def _drain(stream: object, sink: list[str]) -> None:
+    for line in stream:  # type: ignore[attr-defined]
+        sink.append(line)
+
+
+@pytest.fixture(scope="session")
+def stack(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    database_url = postgres.create_database()
+    data_dir = tmp_path_factory.mktemp("stack")
+    process = subprocess.Popen(
+        [
+            str(REPO / "scripts" / "local-stack"),
+            "--port=0",
+            "--workers=2",
+            f"--database-url={database_url}",
+            f"--data-dir={data_dir}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env=os.environ | {"PYTHON": sys.executable},
+    )
+    log: list[str] = []
+    threading.Thread(target=_drain, args=(process.stderr, log), daemon=True).start()
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line.startswith("ready "):
+        process.wait(10)
+        raise RuntimeError("local-stack did not start:\n" + "".join(log[-60:]))
+    stack = Stack(line.split()[1], data_dir, database_url, process, log)
+    try:
+        yield stack
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def site(stack: Stack) -> Stack:
+    """The stack with an empty gallery."""
+    stack.wipe()
+    return stack
+
+
+class Browser(httpx.Client):
+    """An HTTP client that behaves like one browser: cookies, and the XSRF token echoed."""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__(base_url=base_url, timeout=30)
+
+    @property
+    def xsrf(self) -> str:
+        if "_xsrf" not in self.cookies:
+            self.get("/upload/").raise_for_status()  # a page visit sets the cookie
+        return self.cookies["_xsrf"]
+
+    def upload(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        accept: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        return self.post(
+            "/upload/",
+            files={"file": (name, data, "application/octet-stream")},
+            headers={"X-XSRFToken": self.xsrf, "Accept": accept, **(headers or {})},
+        )
+
+    def remove(self, image_id: int) -> httpx.Response:
+        return self.delete(
+            f"/delete/{image_id}",
+            headers={"X-XSRFToken": self.xsrf, "Accept": "application/json"},
+        )
+
+
+@pytest.fixture
+def browser(site: Stack) -> Iterator[Browser]:
+    with Browser(site.url) as client:
+        yield client
