@@ -51,9 +51,7 @@ _MESSAGE_FOR_STATUS = {
     415: "The file is not a JPEG, PNG or GIF image.",
     503: ServiceUnavailable.default_message,
 }
-_XSRF_MESSAGE = (
-    "Your form expired or came from another site. Reload the page and try again."
-)
+_XSRF_MESSAGE = "Your form expired or came from another site. Reload the page and try again."
 
 
 def owner_hash_of(token: str) -> str:
@@ -152,17 +150,11 @@ class BaseHandler(tornado.web.RequestHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """The one place errors become responses; tracebacks never reach the client."""
         error = kwargs.get("exc_info", (None, None, None))[1]
-        message = _MESSAGE_FOR_STATUS.get(
-            status_code, "Something went wrong on our side."
-        )
+        message = _MESSAGE_FOR_STATUS.get(status_code, "Something went wrong on our side.")
         if isinstance(error, ImageHostingError):
-            status_code = next(
-                s for cls, s in _STATUS_FOR_ERROR if isinstance(error, cls)
-            )
+            status_code = next(s for cls, s in _STATUS_FOR_ERROR if isinstance(error, cls))
             message = error.message
-        elif isinstance(error, tornado.web.HTTPError) and "xsrf" in (
-            error.log_message or ""
-        ):
+        elif isinstance(error, tornado.web.HTTPError) and "xsrf" in (error.log_message or ""):
             message = _XSRF_MESSAGE
         self.set_status(status_code)
         self.clear_header("Content-Type")

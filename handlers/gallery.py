@@ -13,9 +13,7 @@ _ID = r"([0-9]{1,18})"
 
 class GalleryHandler(BaseHandler):
     async def get(self) -> None:
-        page = await self.gallery.page(
-            parse_page_number(self.get_query_argument("page", None))
-        )
+        page = await self.gallery.page(parse_page_number(self.get_query_argument("page", None)))
         if self.wants_json():
             viewer = self.viewer
             self.finish(

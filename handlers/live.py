@@ -17,7 +17,7 @@ MAX_PENDING_MESSAGES = 64
 
 
 class LiveSocketHandler(WebSocketHandler):
-    """One connection; Tornado's default origin check stays on (cross-site pages can't subscribe)."""
+    """One connection. Tornado's origin check stays on: cross-site pages can't subscribe."""
 
     viewer: Viewer
     base_url: str

@@ -13,9 +13,7 @@ class UploadHandler(BaseHandler):
         self.render("upload.html")
 
     async def post(self) -> None:
-        files = [
-            IncomingFile(f.filename, f.body) for f in self.request.files.get("file", [])
-        ]
+        files = [IncomingFile(f.filename, f.body) for f in self.request.files.get("file", [])]
         owner_hash = self.ensure_owner_hash()
         image = await self.gallery.upload(files, owner_hash)
         self.set_status(201)

@@ -20,9 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     load_dotenv()  # real environment variables win over .env
-    overrides = {
-        k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None
-    }
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     try:
         config = Config.from_env(**overrides)
     except ConfigError as exc:

@@ -73,9 +73,7 @@ async def serve(config: Config) -> None:
     hub = EventHub(config.database_url)
     try:
         await migrate(pool)
-        secret = config.cookie_secret or await repository.shared_secret(
-            pool, "cookie_secret"
-        )
+        secret = config.cookie_secret or await repository.shared_secret(pool, "cookie_secret")
         gallery = Gallery(
             pool,
             store,
@@ -102,13 +100,9 @@ async def serve(config: Config) -> None:
         server.stop()  # stop accepting; requests in flight may finish
         await hub.stop()  # closes WebSockets with 1001 and the LISTEN connection
         try:
-            await asyncio.wait_for(
-                server.close_all_connections(), SHUTDOWN_GRACE_SECONDS
-            )
+            await asyncio.wait_for(server.close_all_connections(), SHUTDOWN_GRACE_SECONDS)
         except TimeoutError:
-            logger.warning(
-                "connections still open after {}s; closing", SHUTDOWN_GRACE_SECONDS
-            )
+            logger.warning("connections still open after {}s; closing", SHUTDOWN_GRACE_SECONDS)
     finally:
         await hub.stop()
         await pool.close()

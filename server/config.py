@@ -44,9 +44,7 @@ SETTINGS: tuple[Setting, ...] = (
         "postgresql://postgres@127.0.0.1:5432/images_db",
         "PostgreSQL connection URL (the database must exist; tables are created at start).",
     ),
-    Setting(
-        "IMAGES_DIR", "./data/images", "Folder where uploaded images are stored.", Path
-    ),
+    Setting("IMAGES_DIR", "./data/images", "Folder where uploaded images are stored.", Path),
     Setting(
         "HOST",
         "127.0.0.1",
@@ -58,12 +56,8 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Key that signs cookies; empty = generate one at first start and keep it in the database.",
     ),
-    Setting(
-        "LOG_LEVEL", "INFO", "Log level: DEBUG, INFO, WARNING or ERROR.", str.upper
-    ),
-    Setting(
-        "DB_POOL_MIN", "1", "Database connections each backend process keeps open.", int
-    ),
+    Setting("LOG_LEVEL", "INFO", "Log level: DEBUG, INFO, WARNING or ERROR.", str.upper),
+    Setting("DB_POOL_MIN", "1", "Database connections each backend process keeps open.", int),
     Setting(
         "DB_POOL_MAX",
         "10",

@@ -46,9 +46,7 @@ async def open_pool(pool: AsyncConnectionPool, attempts: int = 30) -> None:
 
 
 def _read_migrations() -> list[tuple[str, str]]:
-    return [
-        (path.stem, path.read_text()) for path in sorted(MIGRATIONS_DIR.glob("*.sql"))
-    ]
+    return [(path.stem, path.read_text()) for path in sorted(MIGRATIONS_DIR.glob("*.sql"))]
 
 
 async def migrate(pool: AsyncConnectionPool) -> list[str]:
@@ -67,9 +65,7 @@ async def migrate(pool: AsyncConnectionPool) -> list[str]:
             if version in done:
                 continue
             await conn.execute(sql.encode())
-            await conn.execute(
-                "INSERT INTO schema_migrations (version) VALUES (%s)", (version,)
-            )
+            await conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
             applied_now.append(version)
     if applied_now:
         logger.info("applied migrations: {}", ", ".join(applied_now))

@@ -49,6 +49,4 @@ class NotAllowed(ImageHostingError):
 
 
 class ServiceUnavailable(ImageHostingError):
-    default_message = (
-        "The service is temporarily unavailable. Please try again in a moment."
-    )
+    default_message = "The service is temporarily unavailable. Please try again in a moment."

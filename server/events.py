@@ -78,9 +78,7 @@ class EventHub:
         first = True
         while True:
             try:
-                conn = await psycopg.AsyncConnection.connect(
-                    self._database_url, autocommit=True
-                )
+                conn = await psycopg.AsyncConnection.connect(self._database_url, autocommit=True)
             except psycopg.OperationalError as exc:
                 logger.warning(
                     "event listener cannot connect ({}); retrying in {:.1f}s",
@@ -103,9 +101,7 @@ class EventHub:
                     await self._pump(conn)
             except psycopg.OperationalError as exc:
                 self.connected.clear()
-                logger.warning(
-                    "event listener lost its connection ({}); reconnecting", exc
-                )
+                logger.warning("event listener lost its connection ({}); reconnecting", exc)
                 await asyncio.sleep(delay * random.uniform(0.8, 1.2))
                 delay = min(delay * 2, 10.0)
 
@@ -115,9 +111,7 @@ class EventHub:
                 try:
                     event = ImageEvent.from_json(notify.payload)
                 except (ValueError, KeyError, TypeError):
-                    logger.error(
-                        "ignoring malformed event payload: {!r}", notify.payload[:200]
-                    )
+                    logger.error("ignoring malformed event payload: {!r}", notify.payload[:200])
                     continue
                 self.publish(event)
             # Quiet for a while: make sure the connection is still alive.

@@ -40,16 +40,12 @@ def clean_original_name(raw: str) -> str:
     name = unicodedata.normalize("NFC", raw).replace("\\", "/")
     name = PurePosixPath(name).name if "/" in name else name
     name = "".join(
-        ch
-        for ch in name
-        if unicodedata.category(ch) != "Cc" and ch not in _BIDI_CONTROLS
+        ch for ch in name if unicodedata.category(ch) != "Cc" and ch not in _BIDI_CONTROLS
     ).strip()
     if len(name) > MAX_NAME_LENGTH:
-        stem, dot, ext = name.rpartition(".")
+        _stem, dot, ext = name.rpartition(".")
         keep = ext if dot and len(ext) <= 10 else ""
-        name = name[: MAX_NAME_LENGTH - len(keep) - 1].rstrip() + (
-            "." + keep if keep else ""
-        )
+        name = name[: MAX_NAME_LENGTH - len(keep) - 1].rstrip() + ("." + keep if keep else "")
     return name
 
 
@@ -80,12 +76,8 @@ class Gallery:
         incoming = self._single_file(files)
         name = clean_original_name(incoming.name)
         if not name.lower().endswith(ALLOWED_EXTENSIONS):
-            raise UnsupportedImage(
-                "Only .jpg, .jpeg, .png and .gif files are accepted."
-            )
-        info = await asyncio.to_thread(
-            imaging.identify, incoming.body, self.max_image_pixels
-        )
+            raise UnsupportedImage("Only .jpg, .jpeg, .png and .gif files are accepted.")
+        info = await asyncio.to_thread(imaging.identify, incoming.body, self.max_image_pixels)
         filename = self.store.new_filename(info.extension)
         await asyncio.to_thread(self.store.write, filename, incoming.body)
         try:
@@ -109,9 +101,7 @@ class Gallery:
 
     def _single_file(self, files: list[IncomingFile]) -> IncomingFile:
         if not files:
-            raise InvalidUpload(
-                "No file was sent. Choose an image (multipart field 'file')."
-            )
+            raise InvalidUpload("No file was sent. Choose an image (multipart field 'file').")
         if len(files) > 1:
             raise InvalidUpload("Send one image per upload (one 'file' field).")
         incoming = files[0]
@@ -128,12 +118,8 @@ class Gallery:
         total = await repository.count_images(self.pool)
         pages = max(1, math.ceil(total / PER_PAGE))
         if number > pages:
-            raise PageNotFound(
-                f"The gallery has {pages} page{'s' if pages != 1 else ''}."
-            )
-        images = await repository.list_images(
-            self.pool, PER_PAGE, (number - 1) * PER_PAGE
-        )
+            raise PageNotFound(f"The gallery has {pages} page{'s' if pages != 1 else ''}.")
+        images = await repository.list_images(self.pool, PER_PAGE, (number - 1) * PER_PAGE)
         return GalleryPage(number, pages, PER_PAGE, total, images)
 
     async def get(self, image_id: int) -> Image:

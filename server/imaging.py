@@ -42,9 +42,7 @@ def identify(data: bytes, max_pixels: int) -> ImageInfo:
             img.load()
     except (UnsupportedImage, ImageTooManyPixels):
         raise
-    except (
-        Exception
-    ) as exc:  # Pillow raises many types on hostile input; all mean "not valid"
+    except Exception as exc:  # Pillow raises many types on hostile input; all mean "not valid"
         raise UnsupportedImage(
             "The file is not a valid JPEG, PNG or GIF image (it may be damaged or another format)."
         ) from exc

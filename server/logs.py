@@ -22,9 +22,7 @@ def setup_logging(level: str, worker_name: str) -> None:
     logger.add(
         sys.stderr,
         level=level,
-        format="{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} ["
-        + worker_name
-        + "] {message}",
+        format="{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} [" + worker_name + "] {message}",
         backtrace=False,
         diagnose=False,  # never print local variables (request bodies, secrets) into logs
     )

@@ -20,9 +20,7 @@ from server.models import Image, ImageEvent, NewImage
 
 EVENTS_CHANNEL = "image_events"
 
-_IMAGE_COLUMNS = (
-    "id, filename, original_name, size, width, height, format, owner_hash, uploaded_at"
-)
+_IMAGE_COLUMNS = "id, filename, original_name, size, width, height, format, owner_hash, uploaded_at"
 
 
 @asynccontextmanager
@@ -87,9 +85,7 @@ async def delete_image(pool: AsyncConnectionPool, image_id: int) -> Image | None
 async def get_image(pool: AsyncConnectionPool, image_id: int) -> Image | None:
     async with _connection(pool) as conn:
         cur = conn.cursor(row_factory=class_row(Image))
-        await cur.execute(
-            f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id = %s", (image_id,)
-        )
+        await cur.execute(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id = %s", (image_id,))
         return await cur.fetchone()
 
 
@@ -98,9 +94,7 @@ async def count_images(pool: AsyncConnectionPool) -> int:
         return await _count(conn)
 
 
-async def list_images(
-    pool: AsyncConnectionPool, limit: int, offset: int
-) -> list[Image]:
+async def list_images(pool: AsyncConnectionPool, limit: int, offset: int) -> list[Image]:
     """Newest first; ids only grow, so the primary key index serves the order."""
     async with _connection(pool) as conn:
         cur = conn.cursor(row_factory=class_row(Image))
@@ -111,9 +105,7 @@ async def list_images(
         return await cur.fetchall()
 
 
-async def neighbours(
-    pool: AsyncConnectionPool, image_id: int
-) -> tuple[int | None, int | None]:
+async def neighbours(pool: AsyncConnectionPool, image_id: int) -> tuple[int | None, int | None]:
     """(newer id, older id) around an image, for previous/next links in the view."""
     async with _connection(pool) as conn:
         cur = await conn.execute(
@@ -139,9 +131,7 @@ async def shared_secret(pool: AsyncConnectionPool, name: str) -> str:
             "INSERT INTO app_secrets (name, value) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
             (name, secrets.token_urlsafe(48)),
         )
-        cur = await conn.execute(
-            "SELECT value FROM app_secrets WHERE name = %s", (name,)
-        )
+        cur = await conn.execute("SELECT value FROM app_secrets WHERE name = %s", (name,))
         row = await cur.fetchone()
         assert row is not None
         return str(row[0])

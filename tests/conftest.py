@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,8 +18,11 @@ import httpx
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg_pool import AsyncConnectionPool
 
 from scripts.pgcluster import PostgresCluster
+from server.config import Config
+from server.db import make_pool, migrate, open_pool
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -46,9 +49,7 @@ class PostgresServer:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             for name in self.created:
                 conn.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                        sql.Identifier(name)
-                    )
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
                 )
 
     def restart(self, dbname: str) -> None:
@@ -205,3 +206,24 @@ class Browser(httpx.Client):
 def browser(site: Stack) -> Iterator[Browser]:
     with Browser(site.url) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def unit_database_url(postgres: PostgresServer) -> str:
+    """A database of its own for tests that use the domain modules directly."""
+    return postgres.create_database()
+
+
+@pytest.fixture
+async def pool(unit_database_url: str) -> AsyncIterator[AsyncConnectionPool]:
+    """An open, migrated pool on an empty `images` table."""
+    config = Config.from_env({}, database_url=unit_database_url, db_pool_max=4)
+    pool = make_pool(config)
+    await open_pool(pool)
+    await migrate(pool)
+    async with pool.connection() as conn:
+        await conn.execute("TRUNCATE images RESTART IDENTITY")
+    try:
+        yield pool
+    finally:
+        await pool.close()

@@ -86,9 +86,7 @@ def test_exactly_five_megabytes_is_accepted(site: Stack, browser: Browser) -> No
     assert response.json()["size"] == FIVE_MB
 
 
-def test_original_name_is_data_never_a_path_and_is_escaped(
-    site: Stack, browser: Browser
-) -> None:
+def test_original_name_is_data_never_a_path_and_is_escaped(site: Stack, browser: Browser) -> None:
     response = browser.upload("../..\\etc/<img src=x onerror=alert(1)>.png", make_image())
     assert response.status_code == 201
     image = response.json()

@@ -1,0 +1,169 @@
+"""server.gallery: the use cases, including undoing partial work when a step fails."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+from server import repository
+from server.config import Config
+from server.db import make_pool
+from server.errors import (
+    ImageNotFound,
+    InvalidPage,
+    InvalidUpload,
+    NotAllowed,
+    PageNotFound,
+    ServiceUnavailable,
+    UnsupportedImage,
+    UploadTooLarge,
+)
+from server.gallery import Gallery, clean_original_name, parse_page_number
+from server.models import IncomingFile, Viewer
+from server.storage import ImageStore
+from tests.images import make_image
+
+OWNER = "b" * 64
+
+
+def make_gallery(pool: AsyncConnectionPool, root: Path) -> Gallery:
+    store = ImageStore(root)
+    store.ensure()
+    return Gallery(pool, store, max_upload_bytes=5 * 1024 * 1024, max_image_pixels=40_000_000)
+
+
+@pytest.fixture
+def gallery(pool: AsyncConnectionPool, tmp_path: Path) -> Gallery:
+    return make_gallery(pool, tmp_path / "images")
+
+
+def files_in(gallery: Gallery) -> list[str]:
+    return sorted(p.name for p in gallery.store.root.iterdir())
+
+
+async def test_upload_stores_file_and_row(gallery: Gallery) -> None:
+    data = make_image("JPEG")
+    image = await gallery.upload([IncomingFile("Holiday.JPG", data)], OWNER)
+    assert image.original_name == "Holiday.JPG"
+    assert files_in(gallery) == [image.filename]
+    assert gallery.store.path(image.filename).read_bytes() == data
+    assert (await gallery.get(image.id)) == image
+
+
+@pytest.mark.parametrize(
+    ("files", "error"),
+    [
+        ([], InvalidUpload),
+        ([IncomingFile("a.png", b"")], InvalidUpload),
+        ([IncomingFile("a.png", make_image()), IncomingFile("b.png", make_image())], InvalidUpload),
+        ([IncomingFile("a.png", b"\x89PNG" + b"0" * (5 * 1024 * 1024))], UploadTooLarge),
+        ([IncomingFile("a.svg", make_image())], UnsupportedImage),
+        ([IncomingFile("a.png", b"<svg/>")], UnsupportedImage),
+    ],
+)
+async def test_rejected_uploads_leave_nothing(
+    gallery: Gallery, pool: AsyncConnectionPool, files: list[IncomingFile], error: type
+) -> None:
+    with pytest.raises(error):
+        await gallery.upload(files, OWNER)
+    assert files_in(gallery) == []
+    assert await repository.count_images(pool) == 0
+
+
+async def test_database_down_during_upload_is_503_and_leaves_no_file(tmp_path: Path) -> None:
+    # A real pool aimed at a port where no PostgreSQL listens.
+    config = Config.from_env({}, database_url="postgresql://postgres@127.0.0.1:9/none")
+    dead = make_pool(config)
+    dead.timeout = 1.0
+    await dead.open(wait=False)
+    try:
+        gallery = make_gallery(dead, tmp_path / "images")
+        with pytest.raises(ServiceUnavailable):
+            await gallery.upload([IncomingFile("a.png", make_image())], OWNER)
+        assert files_in(gallery) == []
+    finally:
+        await dead.close()
+
+
+async def test_a_failing_insert_removes_the_written_file(
+    gallery: Gallery, pool: AsyncConnectionPool
+) -> None:
+    async with pool.connection() as conn:
+        # A real constraint failure inside the insert: this owner is not allowed.
+        await conn.execute(
+            "ALTER TABLE images ADD CONSTRAINT test_reject"
+            f" CHECK (owner_hash <> '{'f' * 64}') NOT VALID"
+        )
+    try:
+        with pytest.raises(Exception, match="test_reject"):
+            await gallery.upload([IncomingFile("a.png", make_image())], "f" * 64)
+        assert files_in(gallery) == []
+    finally:
+        async with pool.connection() as conn:
+            await conn.execute("ALTER TABLE images DROP CONSTRAINT test_reject")
+
+
+async def test_pages(gallery: Gallery) -> None:
+    empty = await gallery.page(1)
+    assert (empty.page, empty.pages, empty.total, empty.images) == (1, 1, 0, [])
+    with pytest.raises(PageNotFound):
+        await gallery.page(2)
+    for n in range(13):
+        await gallery.upload([IncomingFile(f"{n}.png", make_image())], OWNER)
+    second = await gallery.page(2)
+    assert (second.pages, second.total, len(second.images)) == (2, 13, 1)
+
+
+async def test_delete_rules(gallery: Gallery, pool: AsyncConnectionPool) -> None:
+    image = await gallery.upload([IncomingFile("a.png", make_image())], OWNER)
+    with pytest.raises(NotAllowed):
+        await gallery.delete(image.id, Viewer(owner_hash="c" * 64))
+    with pytest.raises(NotAllowed):
+        await gallery.delete(image.id, Viewer())
+    await gallery.delete(image.id, Viewer(owner_hash=OWNER))
+    assert files_in(gallery) == []
+    with pytest.raises(ImageNotFound):
+        await gallery.delete(image.id, Viewer(owner_hash=OWNER))
+
+
+async def test_delete_when_the_file_is_already_gone_still_removes_the_row(
+    gallery: Gallery, pool: AsyncConnectionPool
+) -> None:
+    image = await gallery.upload([IncomingFile("a.png", make_image())], OWNER)
+    gallery.store.path(image.filename).unlink()
+    await gallery.delete(image.id, Viewer(owner_hash=OWNER))
+    assert await repository.get_image(pool, image.id) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("photo.png", "photo.png"),
+        ("../../etc/passwd.png", "passwd.png"),
+        ("C:\\Users\\me\\cat.jpg", "cat.jpg"),
+        ("nul\x00and\x1fcontrol.png", "nulandcontrol.png"),
+        ("evil\u202egnp.exe", "evilgnp.exe"),
+        ("котик 🐱.gif", "котик 🐱.gif"),
+        ("e\u0301.png", "é.png"),
+    ],
+)
+def test_original_names_are_cleaned(raw: str, clean: str) -> None:
+    assert clean_original_name(raw) == clean
+
+
+def test_long_names_are_cut_keeping_the_extension() -> None:
+    name = clean_original_name("x" * 1000 + ".jpeg")
+    assert len(name) == 255 and name.endswith(".jpeg")
+
+
+@pytest.mark.parametrize("raw", ["0", "-3", "abc", "", "²", "1.0"])
+def test_page_numbers_must_be_positive_integers(raw: str) -> None:
+    with pytest.raises(InvalidPage):
+        parse_page_number(raw)
+
+
+def test_page_number_defaults_to_one() -> None:
+    assert parse_page_number(None) == 1
+    assert parse_page_number("7") == 7

@@ -1,0 +1,90 @@
+"""server.repository against real PostgreSQL: rows, order, and NOTIFY only on commit."""
+
+from __future__ import annotations
+
+import asyncio
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from server import repository
+from server.db import migrate
+from server.models import ImageEvent, NewImage
+
+
+def new_image(n: int, owner: str = "a" * 64) -> NewImage:
+    return NewImage(
+        filename=f"{n:032x}.png",
+        original_name=f"image {n}.png",
+        size=100 + n,
+        width=10,
+        height=20,
+        format="PNG",
+        owner_hash=owner,
+    )
+
+
+async def test_insert_get_list_count_delete(pool: AsyncConnectionPool) -> None:
+    images = [await repository.insert_image(pool, new_image(n)) for n in range(15)]
+    assert await repository.count_images(pool) == 15
+    assert await repository.get_image(pool, images[3].id) == images[3]
+    page = await repository.list_images(pool, 12, 0)
+    assert [i.id for i in page] == [i.id for i in reversed(images)][:12]
+    assert [i.id for i in await repository.list_images(pool, 12, 12)] == [
+        images[2].id,
+        images[1].id,
+        images[0].id,
+    ]
+    assert images[0].uploaded_at.tzinfo is not None
+    newer, older = await repository.neighbours(pool, images[5].id)
+    assert (newer, older) == (images[6].id, images[4].id)
+    deleted = await repository.delete_image(pool, images[3].id)
+    assert deleted == images[3]
+    assert await repository.delete_image(pool, images[3].id) is None
+    assert await repository.get_image(pool, images[3].id) is None
+    assert await repository.count_images(pool) == 14
+
+
+async def test_writes_notify_listeners_with_small_payloads(
+    pool: AsyncConnectionPool, unit_database_url: str
+) -> None:
+    async with await psycopg.AsyncConnection.connect(unit_database_url, autocommit=True) as conn:
+        await conn.execute(f"LISTEN {repository.EVENTS_CHANNEL}")
+        image = await repository.insert_image(pool, new_image(1))
+        await repository.delete_image(pool, image.id)
+        payloads = []
+        async with asyncio.timeout(5):
+            async for notify in conn.notifies(stop_after=2):
+                payloads.append(notify.payload)
+    created, deleted = (ImageEvent.from_json(p) for p in payloads)
+    assert created == ImageEvent("image.created", total=1, image=image)
+    assert deleted == ImageEvent("image.deleted", total=0, image_id=image.id)
+    assert all(len(p.encode()) < 8000 for p in payloads)
+
+
+async def test_no_event_when_the_insert_fails(
+    pool: AsyncConnectionPool, unit_database_url: str
+) -> None:
+    await repository.insert_image(pool, new_image(7))
+    async with await psycopg.AsyncConnection.connect(unit_database_url, autocommit=True) as conn:
+        await conn.execute(f"LISTEN {repository.EVENTS_CHANNEL}")
+        try:
+            await repository.insert_image(pool, new_image(7))  # same filename: unique violation
+        except psycopg.errors.UniqueViolation:
+            pass
+        else:
+            raise AssertionError("the duplicate insert should fail")
+        got = [n async for n in conn.notifies(timeout=0.5)]
+    assert got == []
+    assert await repository.count_images(pool) == 1
+
+
+async def test_the_shared_secret_is_generated_once(pool: AsyncConnectionPool) -> None:
+    first = await repository.shared_secret(pool, "test-secret")
+    assert len(first) >= 48
+    assert await repository.shared_secret(pool, "test-secret") == first
+
+
+async def test_migrations_are_idempotent(pool: AsyncConnectionPool) -> None:
+    assert await migrate(pool) == []
+    await asyncio.gather(migrate(pool), migrate(pool))
