@@ -14,7 +14,7 @@ import psycopg
 from loguru import logger
 
 from server.models import ImageEvent
-from server.repository import EVENTS_CHANNEL
+from server.repository import EVENTS_CHANNEL, check_connection, listen_for_events
 
 
 class Subscriber(Protocol):
@@ -90,7 +90,7 @@ class EventHub:
                 continue
             try:
                 async with conn:
-                    await conn.execute(f"LISTEN {EVENTS_CHANNEL}")
+                    await listen_for_events(conn)
                     self.connected.set()
                     delay = 0.5
                     logger.info("event listener is listening on {}", EVENTS_CHANNEL)
@@ -115,4 +115,4 @@ class EventHub:
                     continue
                 self.publish(event)
             # Quiet for a while: make sure the connection is still alive.
-            await conn.execute("SELECT 1")
+            await check_connection(conn)

@@ -137,6 +137,15 @@ async def shared_secret(pool: AsyncConnectionPool, name: str) -> str:
         return str(row[0])
 
 
+async def listen_for_events(conn: AsyncConnection) -> None:
+    """Subscribe a dedicated autocommit connection to the events channel."""
+    await conn.execute(f"LISTEN {EVENTS_CHANNEL}")
+
+
+async def check_connection(conn: AsyncConnection) -> None:
+    await conn.execute("SELECT 1")
+
+
 async def ping(pool: AsyncConnectionPool) -> None:
     async with _connection(pool) as conn:
         await conn.execute("SELECT 1")

@@ -1,0 +1,30 @@
+# `make test` is THE test command: it installs what is missing, then runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+VENV_PYTHON := $(VENV)/bin/python
+# Records that .venv holds the current requirements; pip runs again only when they change.
+VENV_STAMP := $(VENV)/.requirements-installed
+
+.PHONY: test run lint venv system-deps
+
+test: system-deps venv
+	$(VENV_PYTHON) -m pytest $(PYTEST_ARGS)
+
+run: system-deps venv
+	scripts/local-stack
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+venv: $(VENV_STAMP)
+
+system-deps:
+	PYTHON=$(PYTHON) scripts/install-system-deps
+
+$(VENV_PYTHON):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV_STAMP): requirements.txt requirements-dev.txt | $(VENV_PYTHON)
+	$(VENV_PYTHON) -m pip install --disable-pip-version-check -r requirements-dev.txt
+	touch $@

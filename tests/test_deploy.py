@@ -1,0 +1,367 @@
+"""Deployment files, validated offline with the real tools: the Compose models
+(`docker-compose config`), the Dockerfile (hadolint), and the nginx template (rendered the way
+the official image renders it, checked by `nginx -t`, then served by a real nginx)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from scripts import nginxconf
+from scripts.pgcluster import free_port
+from scripts.stack import invoking_account
+
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+IMAGE_NAME = "0123456789abcdef0123456789abcdef"
+
+
+def tool(name: str) -> str:
+    found = VENV_BIN / name
+    return str(found) if found.exists() else shutil.which(name) or name
+
+
+# -- docker compose -----------------------------------------------------------------------
+
+
+def compose_config(tmp_path: Path, compose_file: str, **env: str) -> dict[str, Any]:
+    """The resolved model, as `docker compose config` prints it, from a copy of the compose
+    files in an empty folder: no .env, and nothing from this machine's environment."""
+    for name in ("docker-compose.yml", "auto_backup_compose.yml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    result = subprocess.run(
+        [tool("docker-compose"), "-f", compose_file, "config", "--format", "json"],
+        cwd=tmp_path,
+        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def compose(tmp_path: Path) -> dict[str, Any]:
+    # "_dir" lets assertions compare resolved host paths with the folder the model came from.
+    return compose_config(tmp_path, "docker-compose.yml") | {"_dir": tmp_path}
+
+
+@pytest.fixture
+def backup_compose(tmp_path: Path) -> dict[str, Any]:
+    return compose_config(tmp_path, "auto_backup_compose.yml") | {"_dir": tmp_path}
+
+
+def mounts(service: dict[str, Any]) -> dict[str, tuple[str, str, bool]]:
+    """target → (type, source, read_only)"""
+    return {
+        m["target"]: (m["type"], m["source"], bool(m.get("read_only")))
+        for m in service.get("volumes", [])
+    }
+
+
+def test_compose_has_the_three_services(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert set(services) == {"db", "backend", "nginx"}
+    db = services["db"]
+    assert db["container_name"] == "db"
+    assert db["image"] == "postgres:16"
+    assert db["environment"]["POSTGRES_DB"] == "images_db"
+    assert db["environment"]["POSTGRES_USER"] == "postgres"
+    assert services["backend"]["build"]["context"] == str(compose["_dir"])
+
+
+def test_compose_publishes_only_nginx_on_8080(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    ports = services["nginx"]["ports"]
+    assert [(p["published"], p["target"], p["protocol"]) for p in ports] == [("8080", 80, "tcp")]
+    assert "ports" not in services["backend"]
+    assert "ports" not in services["db"]
+    assert services["backend"]["expose"] == ["8000"]
+
+
+def test_compose_networks_keep_the_database_internal(compose: dict[str, Any]) -> None:
+    networks = compose["networks"]
+    assert set(networks) == {"front-network", "back-network"}
+    assert networks["back-network"].get("internal") is True
+    assert not networks["front-network"].get("internal")
+    joined = {name: set(svc["networks"]) for name, svc in compose["services"].items()}
+    assert joined == {
+        "nginx": {"front-network"},
+        "backend": {"front-network", "back-network"},
+        "db": {"back-network"},
+    }
+
+
+def test_compose_volumes(compose: dict[str, Any]) -> None:
+    assert set(compose["volumes"]) == {"images", "db-data"}
+    services = compose["services"]
+    backups = str(compose["_dir"] / "backups")
+    assert mounts(services["db"]) == {
+        "/var/lib/postgresql/data": ("volume", "db-data", False),
+        "/backups": ("bind", backups, False),
+    }
+    assert mounts(services["backend"]) == {"/images": ("volume", "images", False)}
+    nginx = mounts(services["nginx"])
+    assert nginx["/images"] == ("volume", "images", True)
+    assert nginx["/etc/nginx/templates"] == ("bind", str(compose["_dir"] / "nginx/templates"), True)
+    static_dir = services["nginx"]["environment"]["STATIC_DIR"]
+    assert nginx[static_dir] == ("bind", str(compose["_dir"] / "static"), True)
+
+
+def test_compose_healthchecks_and_start_order(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name, service in services.items():
+        assert service["healthcheck"]["test"][0] in {"CMD", "CMD-SHELL"}, name
+    assert "pg_isready" in " ".join(services["db"]["healthcheck"]["test"])
+    assert "/healthz" in " ".join(services["backend"]["healthcheck"]["test"])
+    assert services["backend"]["depends_on"]["db"]["condition"] == "service_healthy"
+    assert services["nginx"]["depends_on"]["backend"]["condition"] == "service_healthy"
+
+
+def test_compose_backend_settings_default_without_env_file(compose: dict[str, Any]) -> None:
+    env = compose["services"]["backend"]["environment"]
+    assert env["DATABASE_URL"] == "postgresql://postgres:postgres@db:5432/images_db"
+    assert env["IMAGES_DIR"] == "/images"
+    assert env["HOST"] == "0.0.0.0"
+    assert env["PORT"] == "8000"
+    assert env["LOG_LEVEL"] == "INFO"
+
+
+def test_compose_takes_settings_from_the_environment(tmp_path: Path) -> None:
+    model = compose_config(tmp_path, "docker-compose.yml", POSTGRES_PASSWORD="s3cret")
+    env = model["services"]["backend"]["environment"]
+    assert env["DATABASE_URL"] == "postgresql://postgres:s3cret@db:5432/images_db"
+    assert model["services"]["db"]["environment"]["POSTGRES_PASSWORD"] == "s3cret"
+
+
+def test_backup_compose_adds_a_scheduled_backup(backup_compose: dict[str, Any]) -> None:
+    services = backup_compose["services"]
+    assert set(services) == {"db", "backend", "nginx", "backup"}
+    backup = services["backup"]
+    assert backup["image"].startswith("prodrigestivill/postgres-backup-local")
+    env = backup["environment"]
+    assert env["SCHEDULE"] == "@daily"
+    assert env["BACKUP_KEEP_DAYS"] == "7"
+    assert env["POSTGRES_HOST"] == "db"
+    assert env["POSTGRES_DB"] == "images_db"
+    assert mounts(backup) == {"/backups": ("bind", str(backup_compose["_dir"] / "backups"), False)}
+    assert set(backup["networks"]) == {"back-network"}
+    assert backup["depends_on"]["db"]["condition"] == "service_healthy"
+
+
+def test_backup_schedule_and_retention_are_configurable(tmp_path: Path) -> None:
+    model = compose_config(
+        tmp_path, "auto_backup_compose.yml", BACKUP_SCHEDULE="@hourly", BACKUP_KEEP_DAYS="3"
+    )
+    env = model["services"]["backup"]["environment"]
+    assert (env["SCHEDULE"], env["BACKUP_KEEP_DAYS"]) == ("@hourly", "3")
+
+
+# -- Dockerfile ---------------------------------------------------------------------------
+
+
+def test_dockerfile_passes_hadolint() -> None:
+    result = subprocess.run(
+        [tool("hadolint"), str(REPO / "Dockerfile")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dockerfile_runs_the_backend_as_non_root() -> None:
+    text = (REPO / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.1[2-9]", text, re.M)
+    users = re.findall(r"^USER\s+(\S+)", text, re.M)
+    assert users and users[-1].split(":")[0] not in {"0", "root"}
+    assert 'CMD ["python", "-m", "server"]' in text
+    assert "HEALTHCHECK" in text and "/healthz" in text
+
+
+# -- nginx template -----------------------------------------------------------------------
+
+
+def official_image_render(environment: dict[str, str]) -> str:
+    """What the nginx image's entrypoint writes: envsubst over the variables defined in its
+    environment whose names match NGINX_ENVSUBST_FILTER (everything when unset)."""
+    name_filter = re.compile(environment.get("NGINX_ENVSUBST_FILTER", ""))
+    defined = {k: v for k, v in environment.items() if name_filter.search(k)}
+    return nginxconf.render_template(nginxconf.TEMPLATE_PATH.read_text(), defined)
+
+
+def test_template_uses_only_documented_variables() -> None:
+    text = nginxconf.TEMPLATE_PATH.read_text()
+    # nginx's own variables are lower case; upper case ones are ours, for envsubst.
+    ours = {name for name in nginxconf.referenced_variables(text) if not name.islower()}
+    assert ours == set(nginxconf.TEMPLATE_VARIABLES)
+
+
+def test_compose_gives_nginx_every_template_variable(compose: dict[str, Any]) -> None:
+    environment = compose["services"]["nginx"]["environment"]
+    # The image's own environment is defined there too; none of it may leak into the config.
+    image_env = {"PATH": "/usr/sbin:/usr/bin", "HOME": "/root", "NGINX_VERSION": "1.27.5"}
+    rendered = official_image_render(image_env | environment)
+    assert "${" not in rendered
+    assert "server backend:8000;" in rendered
+    assert "listen 80 default_server;" in rendered
+    assert "alias /images/$image_file;" in rendered
+    assert "$http_upgrade" in rendered and "$connection_upgrade" in rendered
+
+
+def test_renderer_matches_gnu_envsubst() -> None:
+    """scripts/local-stack and the image must produce the same file from the same values."""
+    values = {
+        "NGINX_PORT": "8080",
+        "BACKEND_SERVERS": "server a:1; server b:2;",
+        "IMAGES_DIR": "/srv/images",
+        "STATIC_DIR": "/srv/static",
+    }
+    shell_format = " ".join(f"${{{name}}}" for name in values)
+    template = nginxconf.TEMPLATE_PATH.read_text()
+    result = subprocess.run(
+        [shutil.which("envsubst") or "envsubst", shell_format],
+        input=template,
+        env={"PATH": os.environ["PATH"], **values},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert nginxconf.render_template(template, values) == result.stdout
+
+
+def test_render_template_replaces_only_given_names() -> None:
+    text = "a ${A} $A ${B} $host $A_B ${A}x $$A"
+    assert nginxconf.render_template(text, {"A": "1"}) == "a 1 1 ${B} $host $A_B 1x $1"
+
+
+@pytest.fixture
+def images_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (folder / f"{IMAGE_NAME}.png").write_bytes(b"\x89PNG\r\n\x1a\nnot-really")
+    (folder / f"{IMAGE_NAME}.html").write_text("<script>alert(1)</script>")
+    return folder
+
+
+def native_config(runtime_dir: Path, images_dir: Path, port: int, backend_port: int) -> Path:
+    return nginxconf.write_native_config(
+        runtime_dir,
+        {
+            "NGINX_PORT": f"127.0.0.1:{port}",
+            "BACKEND_SERVERS": nginxconf.upstream_servers([("127.0.0.1", backend_port)]),
+            "IMAGES_DIR": str(images_dir),
+            "STATIC_DIR": str(REPO / "static"),
+        },
+        user=invoking_account() if os.geteuid() == 0 else None,
+    )
+
+
+def test_rendered_template_passes_nginx_t(tmp_path: Path, images_dir: Path) -> None:
+    main = native_config(tmp_path / "nginx", images_dir, free_port(), free_port())
+    site = (tmp_path / "nginx" / "conf.d" / "default.conf").read_text()
+    assert "${" not in site
+    result = subprocess.run(
+        nginxconf.nginx_command(main, "-t"), capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    assert "test is successful" in result.stderr
+
+
+@pytest.fixture
+def nginx_without_backend(tmp_path: Path, images_dir: Path) -> Iterator[httpx.Client]:
+    """A real nginx from the template whose only backend is a port nobody listens on."""
+    port = free_port()
+    main = native_config(tmp_path / "nginx", images_dir, port, free_port())
+    process = subprocess.Popen(
+        nginxconf.nginx_command(main), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            deadline = time.monotonic() + 15
+            while True:
+                try:
+                    client.get("/static/errors/502.json")
+                    break
+                except httpx.TransportError:
+                    assert process.poll() is None, "nginx exited at start"
+                    assert time.monotonic() < deadline, "nginx did not answer"
+                    time.sleep(0.1)
+            yield client
+    finally:
+        process.terminate()
+        process.wait(15)
+
+
+def test_nginx_serves_generated_image_names_from_disk(nginx_without_backend: httpx.Client) -> None:
+    response = nginx_without_backend.get(f"/images/{IMAGE_NAME}.png")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/png"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert response.headers["server"] == "nginx"  # server_tokens off: no version
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/images/{IMAGE_NAME}.html",  # a file on disk, but not a name the server generates
+        f"/images/{IMAGE_NAME.upper()}.png",
+        f"/images/{IMAGE_NAME}.png/",
+        "/images/",
+    ],
+)
+def test_nginx_hands_other_image_paths_to_the_backend(
+    nginx_without_backend: httpx.Client, path: str
+) -> None:
+    # The backend is down, so "handed to the backend" shows as nginx's 502 page.
+    response = nginx_without_backend.get(path, headers={"Accept": "application/json"})
+    assert response.status_code == 502
+    assert "error" in response.json()
+
+
+def test_nginx_error_pages_follow_the_accept_header(nginx_without_backend: httpx.Client) -> None:
+    as_json = nginx_without_backend.get("/", headers={"Accept": "application/json"})
+    assert as_json.status_code == 502
+    assert as_json.headers["content-type"].startswith("application/json")
+    assert set(as_json.json()) == {"error"}
+    as_html = nginx_without_backend.get("/", headers={"Accept": "text/html,*/*;q=0.8"})
+    assert as_html.status_code == 502
+    assert as_html.headers["content-type"].startswith("text/html")
+    assert "<h1>" in as_html.text
+
+
+def test_nginx_refuses_bodies_over_six_megabytes(nginx_without_backend: httpx.Client) -> None:
+    body = b"x" * (6 * 1024 * 1024 + 1)
+    response = nginx_without_backend.post(
+        "/upload/", content=body, headers={"Accept": "application/json"}
+    )
+    assert response.status_code == 413
+    assert "5 MB" in response.json()["error"]
+
+
+def test_nginx_serves_static_files_and_hides_internal_pages(
+    nginx_without_backend: httpx.Client,
+) -> None:
+    response = nginx_without_backend.get("/static/errors/413.html?v=abc")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "max-age" in response.headers["cache-control"]
+    # /_errors/ is internal: a direct request goes nowhere near the files.
+    assert nginx_without_backend.get("/_errors/413.json").status_code == 404
+    assert nginx_without_backend.get("/static/errors/").status_code == 403  # no autoindex
