@@ -5,7 +5,7 @@ VENV_PYTHON := $(VENV)/bin/python
 # Records that .venv holds the current requirements; pip runs again only when they change.
 VENV_STAMP := $(VENV)/.requirements-installed
 
-.PHONY: test run lint venv system-deps
+.PHONY: test run lint venv system-deps bench-ws
 
 test: system-deps venv
 	$(VENV_PYTHON) -m pytest $(PYTEST_ARGS)
@@ -28,3 +28,7 @@ $(VENV_PYTHON):
 $(VENV_STAMP): requirements.txt requirements-dev.txt | $(VENV_PYTHON)
 	$(VENV_PYTHON) -m pip install --disable-pip-version-check -r requirements-dev.txt
 	touch $@
+
+# Benchmarks: scripts in bench/, results (with the machine) in docs/BENCHMARKS.md.
+bench-ws: system-deps venv
+	$(VENV_PYTHON) -m bench.ws_fanout

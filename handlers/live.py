@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any
 
 from loguru import logger
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from handlers.base import image_json, public_base_url, viewer_of
+from handlers.base import public_base_url, viewer_of
 from server.events import EventHub
 from server.models import ImageEvent, Viewer
 
 # A client this many messages behind is too slow to keep: drop it; it resyncs on reconnect.
 MAX_PENDING_MESSAGES = 64
+
+
+@lru_cache(maxsize=256)
+def encode_event(event: ImageEvent, base_url: str, can_delete: bool) -> str:
+    """The JSON text one kind of viewer receives; memoised, since hundreds of sockets in a
+    process share a handful of variants (site address x may-delete) of each event."""
+    message: dict[str, Any] = {"type": event.kind}
+    if event.kind == "image.created" and event.image is not None:
+        message["image"] = {**event.image.to_public_dict(base_url), "can_delete": can_delete}
+    elif event.kind == "image.deleted":
+        message["id"] = event.image_id
+    if event.total is not None:
+        message["total"] = event.total
+    return json.dumps(message, ensure_ascii=False)
 
 
 class LiveSocketHandler(WebSocketHandler):
@@ -32,7 +47,7 @@ class LiveSocketHandler(WebSocketHandler):
         self.base_url = public_base_url(self.request)
         self._pending = 0
         self.hub.subscribe(self)
-        self._send({"type": "hello", "worker": self.settings["worker_name"]})
+        self._send(json.dumps({"type": "hello", "worker": self.settings["worker_name"]}))
 
     def on_message(self, message: str | bytes) -> None:
         """Clients have nothing to say; ignore anything they send."""
@@ -41,19 +56,13 @@ class LiveSocketHandler(WebSocketHandler):
         self.hub.unsubscribe(self)
 
     def deliver(self, event: ImageEvent) -> None:
-        message: dict[str, Any] = {"type": event.kind}
-        if event.kind == "image.created" and event.image is not None:
-            message["image"] = image_json(event.image, self.base_url, self.viewer)
-        elif event.kind == "image.deleted":
-            message["id"] = event.image_id
-        if event.total is not None:
-            message["total"] = event.total
-        self._send(message)
+        can_delete = event.image is not None and self.viewer.can_delete(event.image)
+        self._send(encode_event(event, self.base_url, can_delete))
 
     def close_going_away(self) -> None:
         self.close(1001, "server shutting down")
 
-    def _send(self, message: dict[str, Any]) -> None:
+    def _send(self, message: str) -> None:
         """Queue without awaiting: one slow client must never hold up the others."""
         if self._pending >= MAX_PENDING_MESSAGES:
             logger.info(
@@ -64,7 +73,7 @@ class LiveSocketHandler(WebSocketHandler):
             self.close(1013, "too slow; reconnect and resync")
             return
         try:
-            future = self.write_message(json.dumps(message, ensure_ascii=False))
+            future = self.write_message(message)
         except WebSocketClosedError:
             self.hub.unsubscribe(self)
             return

@@ -73,7 +73,9 @@ def main_config(runtime_dir: Path, site_config: Path, *, user: str | None = None
     ]
     if user is not None:
         lines.append(f"user {user};")
-    lines += ["events {", "    worker_connections 1024;", "}", "http {"]
+    # Each proxied WebSocket holds two connections; leave room for thousands of live tabs.
+    lines.insert(3, "worker_rlimit_nofile 16384;")
+    lines += ["events {", "    worker_connections 8192;", "}", "http {"]
     mime_types = Path("/etc/nginx/mime.types")
     if mime_types.exists():
         lines.append(f"    include {mime_types};")
