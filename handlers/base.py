@@ -83,6 +83,12 @@ def format_datetime(moment: datetime) -> str:
 
 
 class BaseHandler(tornado.web.RequestHandler):
+    def prepare(self) -> None:
+        # Every visitor gets an owner identity on their first page view, so a tab opened
+        # before their first upload already knows which live tiles it may delete.
+        if self.request.method == "GET":
+            self.ensure_owner_hash()
+
     @property
     def gallery(self) -> Gallery:
         return self.settings["gallery"]

@@ -12,6 +12,9 @@ class HomeHandler(BaseHandler):
 
 
 class HealthHandler(BaseHandler):
+    def prepare(self) -> None:
+        """Health checks are machines: no owner cookie for them."""
+
     async def get(self) -> None:
         await self.gallery.check_health()
         self.finish({"status": "ok"})

@@ -1,0 +1,111 @@
+"""Playwright helpers for the browser tests: Chromium launch settings, and the page-side
+actions a person does without a file chooser (drop, paste, an upload made by script)."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Any
+
+from playwright.sync_api import Page, expect
+
+CHROMIUM = "/usr/lib/chromium/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Generous: these bound waits for things that happen in well under a second.
+TIMEOUT_MS = 5_000
+
+# Builds a File from base64 bytes inside the page and puts it in a fresh DataTransfer.
+_DATA_TRANSFER_JS = """
+([b64, name, type]) => {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const transfer = new DataTransfer();
+  transfer.items.add(new File([bytes], name, { type }));
+  return transfer;
+}
+"""
+
+
+def _file_args(data: bytes, name: str, mime: str) -> list[str]:
+    return [base64.b64encode(data).decode(), name, mime]
+
+
+def drop_file(page: Page, data: bytes, name: str, mime: str) -> None:
+    """What a drag from the file manager delivers: dragenter, dragover, drop on #drop-zone."""
+    transfer = page.evaluate_handle(_DATA_TRANSFER_JS, _file_args(data, name, mime))
+    page.evaluate(
+        """(transfer) => {
+          const zone = document.getElementById("drop-zone");
+          for (const type of ["dragenter", "dragover", "drop"]) {
+            zone.dispatchEvent(
+              new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: transfer })
+            );
+          }
+        }""",
+        transfer,
+    )
+    transfer.dispose()
+
+
+def paste_file(page: Page, data: bytes, name: str, mime: str) -> None:
+    """What Ctrl+V with an image on the clipboard delivers: a paste event holding a File."""
+    transfer = page.evaluate_handle(_DATA_TRANSFER_JS, _file_args(data, name, mime))
+    page.evaluate(
+        """(transfer) => {
+          const init = { bubbles: true, cancelable: true, clipboardData: transfer };
+          document.body.dispatchEvent(new ClipboardEvent("paste", init));
+        }""",
+        transfer,
+    )
+    transfer.dispose()
+
+
+def fetch_upload(page: Page, data: bytes, name: str, mime: str = "image/png") -> dict[str, Any]:
+    """Upload from script in `page` (same cookies, so the same owner); returns the image."""
+    result = page.evaluate(
+        """async ([b64, name, type]) => {
+          const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+          const form = new FormData();
+          form.append("file", new File([bytes], name, { type }), name);
+          const token = document.querySelector('meta[name="xsrf-token"]').content;
+          const response = await fetch("/upload/", {
+            method: "POST",
+            body: form,
+            headers: { "X-XSRFToken": token, Accept: "application/json" },
+          });
+          return { status: response.status, body: await response.json() };
+        }""",
+        _file_args(data, name, mime),
+    )
+    assert result["status"] == 201, result
+    return result["body"]
+
+
+def expect_live(page: Page) -> None:
+    expect(page.locator("#live-status")).to_have_text("live")
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
+
+
+def mark_page(page: Page) -> None:
+    """A marker that survives only while the document does: proves there was no reload."""
+    page.evaluate("() => { window.__noReload = true; }")
+
+
+def assert_not_reloaded(page: Page) -> None:
+    assert page.evaluate("() => window.__noReload === true"), "the page was reloaded"
+
+
+def en_us_medium_short(moment: datetime) -> str:
+    """How Intl.DateTimeFormat('en-US', medium date, short time) shows `moment` in UTC."""
+    moment = moment.astimezone(UTC)
+    hour = moment.hour % 12 or 12
+    half = "AM" if moment.hour < 12 else "PM"
+    return f"{moment:%b} {moment.day}, {moment.year}, {hour}:{moment:%M} {half}"

@@ -1,0 +1,381 @@
+"""The site in headless Chromium against the real stack (nginx, two backends, PostgreSQL):
+upload, gallery, view, copy and delete; live updates across tabs; the upload page's
+picker, drop, paste, progress and error paths."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from playwright.sync_api import Browser as Chromium
+from playwright.sync_api import (
+    BrowserContext,
+    Dialog,
+    Locator,
+    Page,
+    Request,
+    expect,
+    sync_playwright,
+)
+
+from tests.browser_helpers import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    TIMEOUT_MS,
+    assert_not_reloaded,
+    drop_file,
+    en_us_medium_short,
+    expect_live,
+    fetch_upload,
+    mark_page,
+    paste_file,
+)
+from tests.conftest import Stack
+from tests.images import make_image, make_noise_jpeg
+
+expect.set_options(timeout=TIMEOUT_MS)
+
+PNG = "image/png"
+DIRECT_LINK = r"/images/[0-9a-f]{32}\.(png|jpg|gif)$"
+
+
+# Module scope, not session: while Playwright's sync API is alive it marks its own event
+# loop as running in this thread, so pytest-asyncio could not run async tests meanwhile.
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Chromium]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def new_context(chromium: Chromium, site: Stack) -> Iterator[Callable[[], BrowserContext]]:
+    """Makes browser contexts (each one a separate visitor, with its own owner cookie); all
+    are closed afterwards, and an uncaught JavaScript error on any page fails the test."""
+    contexts: list[BrowserContext] = []
+    errors: list[str] = []
+
+    def watch(page: Page) -> None:
+        page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
+
+    def make() -> BrowserContext:
+        context = chromium.new_context(base_url=site.url, locale="en-US", timezone_id="UTC")
+        contexts.append(context)
+        context.set_default_timeout(TIMEOUT_MS)
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site.url)
+        context.on("page", watch)
+        return context
+
+    yield make
+    for context in contexts:
+        context.close()
+    assert not errors, errors
+
+
+@pytest.fixture
+def context(new_context: Callable[[], BrowserContext]) -> BrowserContext:
+    return new_context()
+
+
+def gallery_json(site: Stack, page: int = 1) -> dict:
+    response = httpx.get(
+        f"{site.url}/images/?page={page}", headers={"Accept": "application/json"}, timeout=30
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def tile_ids(page: Page) -> list[int]:
+    return [
+        int(i)
+        for i in page.locator("#gallery-grid .tile").evaluate_all(
+            "(tiles) => tiles.map((tile) => tile.dataset.id)"
+        )
+    ]
+
+
+def upload_item(page: Page, name: str) -> Locator:
+    return page.locator("#upload-list .upload-item").filter(
+        has=page.locator(".upload-name", has_text=re.compile(f"^{re.escape(name)}$"))
+    )
+
+
+def expect_uploaded(page: Page, name: str, timeout: float = TIMEOUT_MS) -> str:
+    """Waits for `name`'s item on the upload page to succeed; returns its direct link."""
+    item = upload_item(page, name)
+    expect(item).to_have_class(re.compile(r"\bis-done\b"), timeout=timeout)
+    expect(item.locator(".upload-message")).to_have_text(re.compile(r"^Uploaded \(.+ KB\)$"))
+    link = item.locator(".upload-link input")
+    expect(link).to_have_value(re.compile(DIRECT_LINK))
+    expect(item.locator(".upload-link")).to_be_visible()
+    return link.input_value()
+
+
+def test_upload_see_the_tile_open_it_copy_the_link_and_delete_it(
+    context: BrowserContext, site: Stack
+) -> None:
+    data = make_image("PNG", (64, 48), "orange")
+    page = context.new_page()
+    page.goto("/upload/")
+    page.set_input_files(
+        "#file", files=[{"name": "Holiday <photo>.png", "mimeType": PNG, "buffer": data}]
+    )
+    url = expect_uploaded(page, "Holiday <photo>.png")
+    assert url.startswith(site.url + "/images/")
+    assert site.rows() == 1
+    assert site.files() == {url.rsplit("/", 1)[1]}
+
+    page.goto("/images/")
+    expect_live(page)
+    tile = page.locator("#gallery-grid .tile")
+    expect(tile).to_have_count(1)
+    expect(tile.locator(".tile-name")).to_have_text("Holiday <photo>.png")
+    expect(tile.locator(".tile-size")).to_have_text(f"{len(data) / 1024:,.1f} KB")
+    stamp = datetime.fromisoformat(tile.locator(".tile-time").get_attribute("datetime") or "")
+    assert abs(datetime.now(UTC) - stamp) < timedelta(minutes=2)
+    shown = tile.locator(".tile-time").inner_text().replace("\u202f", " ")
+    assert shown == en_us_medium_short(stamp)
+    thumbnail = tile.locator("img")
+    expect(thumbnail).to_have_attribute("src", re.compile(DIRECT_LINK))
+    expect(thumbnail).to_have_js_property("naturalWidth", 64)  # served by nginx
+
+    tile.locator(".tile-link").click()
+    expect(page).to_have_url(re.compile(r"/view/\d+$"))
+    expect(page.locator(".view-title")).to_have_text("Holiday <photo>.png")
+    expect(page.locator("#direct-link")).to_have_value(url)
+    copy = page.get_by_role("button", name="Copy")
+    copy.click()
+    expect(page.locator(".copy-status")).to_have_text("Link copied to the clipboard.")
+    assert page.evaluate("() => navigator.clipboard.readText()") == url
+    image = page.request.get(url)
+    assert image.status == 200
+    assert image.headers["content-type"] == PNG
+    assert image.body() == data
+
+    page.goto("/images/")
+    expect_live(page)
+    dialogs: list[str] = []
+
+    def accept(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", accept)
+    page.locator(".tile-delete").click()
+    expect(page.locator("#gallery-grid .tile")).to_have_count(0)
+    expect(page.locator("#empty-state")).to_be_visible()
+    expect(page.locator("#gallery-total")).to_have_text("0 images")
+    assert dialogs == ["Delete Holiday <photo>.png? This cannot be undone."]
+    assert site.rows() == 0
+    assert site.files() == set()
+    page.reload()
+    expect(page.locator("#empty-state")).to_be_visible()
+
+
+def test_an_upload_shows_up_in_every_open_tab_and_a_delete_disappears_from_them(
+    new_context: Callable[[], BrowserContext], site: Stack
+) -> None:
+    context = new_context()
+    uploader = context.new_page()
+    uploader.goto("/upload/")
+    fetch_upload(uploader, make_image("PNG", (8, 8)), "earlier.png")
+    tab_a, tab_b = context.new_page(), context.new_page()
+    stranger = new_context().new_page()  # another visitor: sees the tile, may not delete it
+    for tab in (tab_a, tab_b, stranger):
+        tab.goto("/images/")
+        expect_live(tab)
+        expect(tab.locator("#gallery-grid .tile")).to_have_count(1)
+        mark_page(tab)
+
+    uploader.set_input_files(
+        "#file", files=[{"name": "live.png", "mimeType": PNG, "buffer": make_image()}]
+    )
+    filename = expect_uploaded(uploader, "live.png").rsplit("/", 1)[1]
+    for tab in (tab_a, tab_b, stranger):
+        tile = tab.locator("#gallery-grid .tile").first
+        expect(tab.locator("#gallery-grid .tile")).to_have_count(2)
+        expect(tile.locator(".tile-name")).to_have_text("live.png")
+        expect(tile.locator("img")).to_have_attribute("src", f"/images/{filename}")
+        expect(tab.locator("#gallery-total")).to_have_text("2 images")
+    for tab in (tab_a, tab_b):
+        expect(tab.locator(".tile-delete")).to_have_count(2)
+    expect(stranger.locator(".tile-delete")).to_have_count(0)
+
+    tab_b.once("dialog", lambda dialog: dialog.accept())
+    tab_b.locator("#gallery-grid .tile").first.locator(".tile-delete").click()
+    for tab in (tab_a, tab_b, stranger):
+        expect(tab.locator("#gallery-grid .tile")).to_have_count(1)
+        expect(tab.locator(".tile-name")).to_have_text("earlier.png")
+        expect(tab.locator("#gallery-total")).to_have_text("1 image")
+        expect_live(tab)
+        assert_not_reloaded(tab)
+    assert site.rows() == 1
+    assert filename not in site.files()
+
+
+def test_a_first_time_visitor_can_delete_a_live_tile_of_their_own_upload(
+    context: BrowserContext, site: Stack
+) -> None:
+    gallery, uploader = context.new_page(), context.new_page()
+    gallery.goto("/images/")
+    expect_live(gallery)
+    uploader.goto("/upload/")
+    fetch_upload(uploader, make_image(), "mine.png")
+    expect(gallery.locator("#gallery-grid .tile")).to_have_count(1)
+    live_buttons = gallery.locator(".tile-delete").count()  # a tile is built whole
+    gallery.reload()
+    expect(gallery.locator(".tile-delete")).to_have_count(1)  # the server: this browser owns it
+    assert live_buttons == 1, "the live tile lacks the Delete button that a reload shows"
+
+
+def test_the_progress_bar_moves_during_a_throttled_upload(
+    context: BrowserContext, site: Stack
+) -> None:
+    data = make_noise_jpeg(1_500_000)
+    page = context.new_page()
+    page.goto("/upload/")
+    cdp = context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {
+            "offline": False,
+            "latency": 20,
+            "downloadThroughput": 1_000_000,
+            "uploadThroughput": 500_000,  # bytes per second: about three seconds for this file
+        },
+    )
+    # <progress>.value is a property, not an attribute: sample it rather than observe it.
+    page.evaluate(
+        """() => {
+          window.__progress = [];
+          setInterval(() => {
+            for (const bar of document.querySelectorAll("#upload-list progress")) {
+              window.__progress.push(bar.value);
+            }
+          }, 10);
+        }"""
+    )
+    page.set_input_files(
+        "#file", files=[{"name": "big.jpg", "mimeType": "image/jpeg", "buffer": data}]
+    )
+    expect_uploaded(page, "big.jpg", timeout=30_000)
+    cdp.detach()
+    expect(upload_item(page, "big.jpg").locator("progress")).to_have_js_property("value", 100)
+    seen = page.evaluate("() => window.__progress")
+    assert any(0 < value < 100 for value in seen), sorted(set(seen))
+    assert seen == sorted(seen), "progress went backwards"
+    assert site.rows() == 1
+
+
+def test_dropped_and_pasted_images_are_uploaded(context: BrowserContext, site: Stack) -> None:
+    page = context.new_page()
+    page.goto("/upload/")
+    dropped = make_image("GIF", (20, 20), "red")
+    drop_file(page, dropped, "dropped.gif", "image/gif")
+    expect_uploaded(page, "dropped.gif")
+    # Clipboard images often come without a useful name: the page names them by type.
+    pasted = make_image("JPEG", (30, 20), "blue")
+    paste_file(page, pasted, "Screenshot", "image/jpeg")
+    expect_uploaded(page, "pasted.jpg")
+
+    images = gallery_json(site)["images"]
+    assert [(i["original_name"], i["format"], i["size"]) for i in images] == [
+        ("pasted.jpg", "JPEG", len(pasted)),
+        ("dropped.gif", "GIF", len(dropped)),
+    ]
+    assert site.files() == {i["filename"] for i in images}
+
+
+def test_a_file_the_server_refuses_shows_the_servers_message(
+    context: BrowserContext, site: Stack
+) -> None:
+    page = context.new_page()
+    page.goto("/upload/")
+    with page.expect_response("**/upload/") as answer:
+        page.set_input_files(
+            "#file",
+            files=[{"name": "notes.png", "mimeType": PNG, "buffer": b"just some text\n" * 20}],
+        )
+    assert answer.value.status == 415
+    message = answer.value.json()["error"]
+    assert message
+    item = upload_item(page, "notes.png")
+    expect(item).to_have_class(re.compile(r"\bis-error\b"))
+    expect(item.locator(".upload-message")).to_have_text(message)
+    expect(item.locator("progress")).to_be_hidden()
+    expect(item.locator(".upload-link")).to_be_hidden()
+    assert site.rows() == 0
+    assert site.files() == set()
+
+
+def test_files_the_page_refuses_are_never_sent(context: BrowserContext, site: Stack) -> None:
+    page = context.new_page()
+    page.goto("/upload/")
+    sent: list[Request] = []
+    page.on("request", lambda request: sent.append(request) if request.method == "POST" else None)
+    page.set_input_files(
+        "#file",
+        files=[
+            {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hello"},
+            {"name": "huge.png", "mimeType": PNG, "buffer": b"\0" * (5 * 1024 * 1024 + 1)},
+        ],
+    )
+    expect(upload_item(page, "notes.txt").locator(".upload-message")).to_have_text(
+        "Only .jpg, .jpeg, .png and .gif files are accepted."
+    )
+    expect(upload_item(page, "huge.png").locator(".upload-message")).to_have_text(
+        "The file is 5.0 MB; the limit is 5 MB."
+    )
+    # A good file afterwards: once it is done, any request for the refused ones would be seen.
+    page.set_input_files(
+        "#file", files=[{"name": "fine.png", "mimeType": PNG, "buffer": make_image()}]
+    )
+    expect_uploaded(page, "fine.png")
+    assert len(sent) == 1, [request.url for request in sent]
+    assert site.rows() == 1
+
+
+def test_page_one_keeps_twelve_tiles_live_and_refills_after_a_delete(
+    context: BrowserContext, site: Stack
+) -> None:
+    uploader = context.new_page()
+    uploader.goto("/upload/")
+    for n in range(12):
+        fetch_upload(uploader, make_image("PNG", (10 + n, 10)), f"img-{n:02d}.png")
+    page = context.new_page()
+    page.goto("/images/")
+    expect_live(page)
+    mark_page(page)
+    tiles = page.locator("#gallery-grid .tile")
+    expect(tiles).to_have_count(12)
+    expect(page.locator(".pagination a")).to_have_count(0)
+
+    newest = fetch_upload(uploader, make_image("PNG", (50, 10)), "img-12.png")
+    expect(tiles.first).to_have_attribute("data-id", str(newest["id"]))
+    expect(tiles).to_have_count(12)
+    expect(tiles.last.locator(".tile-name")).to_have_text("img-01.png")
+    expect(page.locator("#gallery-total")).to_have_text("13 images")
+    expect(page.locator("#gallery-pages")).to_have_text("2")
+    expect(page.get_by_role("link", name="Next page")).to_have_attribute("href", "/images/?page=2")
+    assert tile_ids(page) == [i["id"] for i in gallery_json(site)["images"]]
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    tiles.nth(4).locator(".tile-delete").click()
+    expect(page.locator("#gallery-total")).to_have_text("12 images")
+    expect(tiles).to_have_count(12)
+    expect(tiles.last.locator(".tile-name")).to_have_text("img-00.png")  # refilled from page 2
+    expect(page.locator("#gallery-pages")).to_have_text("1")
+    expect(page.locator(".pagination a")).to_have_count(0)
+    assert tile_ids(page) == [i["id"] for i in gallery_json(site)["images"]]
+    assert "img-08.png" not in page.locator(".tile-name").all_inner_texts()
+    assert_not_reloaded(page)
+    assert site.rows() == 12
