@@ -5,7 +5,7 @@ VENV_PYTHON := $(VENV)/bin/python
 # Records that .venv holds the current requirements; pip runs again only when they change.
 VENV_STAMP := $(VENV)/.requirements-installed
 
-.PHONY: test run lint venv system-deps bench-ws
+.PHONY: test run lint venv system-deps bench-ws screenshots
 
 test: system-deps venv
 	$(VENV_PYTHON) -m pytest $(PYTEST_ARGS)
@@ -32,3 +32,7 @@ $(VENV_STAMP): requirements.txt requirements-dev.txt | $(VENV_PYTHON)
 # Benchmarks: scripts in bench/, results (with the machine) in docs/BENCHMARKS.md.
 bench-ws: system-deps venv
 	$(VENV_PYTHON) -m bench.ws_fanout
+
+# README screenshots, regenerated from a live local stack.
+screenshots: system-deps venv
+	$(VENV_PYTHON) -m scripts.screenshots

@@ -6,48 +6,16 @@ from __future__ import annotations
 import os
 import platform
 import re
-import signal
 import statistics
-import subprocess
-import sys
-import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from scripts.launch import RunningStack, running_stack
+
 REPO = Path(__file__).resolve().parent.parent
 BENCHMARKS_MD = REPO / "docs" / "BENCHMARKS.md"
-
-
-@dataclass
-class RunningStack:
-    url: str
-    data_dir: Path
-    process: subprocess.Popen[str]
-
-    def backend_pids(self) -> list[int]:
-        """The `python -m server` children of the local-stack process."""
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid == self.process.pid and b"server" in cmdline and b"-m" in cmdline:
-                pids.append(int(entry.name))
-        return sorted(pids)
-
-    def access_log_lines(self) -> int:
-        log = self.data_dir / "nginx" / "logs" / "access.log"
-        with log.open("rb") as fh:
-            return sum(1 for _ in fh)
 
 
 def rss_kib(pid: int) -> int:
@@ -59,29 +27,13 @@ def rss_kib(pid: int) -> int:
 
 @contextmanager
 def local_stack(workers: int = 2) -> Iterator[RunningStack]:
-    """scripts/local-stack on a free port; its own cluster unless BENCH_DATABASE_URL is set."""
-    data_dir = Path(tempfile.mkdtemp(prefix="ih-bench-", dir="/tmp"))
-    command = [str(REPO / "scripts" / "local-stack"), "--port=0", f"--workers={workers}"]
-    command.append(f"--data-dir={data_dir}")
-    if os.environ.get("BENCH_DATABASE_URL"):
-        command.append(f"--database-url={os.environ['BENCH_DATABASE_URL']}")
-    env = os.environ | {"LOG_LEVEL": "WARNING"}
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO
-    )
-    errors: list[str] = []
-    assert process.stderr is not None and process.stdout is not None
-    threading.Thread(target=lambda: errors.extend(process.stderr), daemon=True).start()  # type: ignore[arg-type]
-    line = process.stdout.readline()
-    if not line.startswith("ready "):
-        process.wait(10)
-        sys.exit("local-stack did not start:\n" + "".join(errors[-40:]))
-    try:
-        yield RunningStack(line.split()[1], data_dir, process)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(60)
-        subprocess.run(["rm", "-rf", str(data_dir)], check=False)
+    """A stack for a benchmark: its own cluster unless BENCH_DATABASE_URL is set."""
+    with running_stack(
+        workers=workers,
+        database_url=os.environ.get("BENCH_DATABASE_URL"),
+        env={"LOG_LEVEL": "WARNING"},
+    ) as stack:
+        yield stack
 
 
 def percentile(values: list[float], pct: float) -> float:

@@ -9,17 +9,8 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-CHROMIUM = "/usr/lib/chromium/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from scripts.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: F401 - re-exported for the tests
+
 # Generous: these bound waits for things that happen in well under a second.
 TIMEOUT_MS = 5_000
 

@@ -5,11 +5,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
-import signal
-import subprocess
-import sys
-import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +15,7 @@ import pytest
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
+from scripts.launch import RunningStack, running_stack
 from scripts.pgcluster import PostgresCluster
 from server.config import Config
 from server.db import make_pool, migrate, open_pool
@@ -87,17 +83,18 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServe
 
 @dataclass
 class Stack:
-    """A running scripts/local-stack: nginx in front of two backend processes."""
+    """A running scripts/local-stack (nginx + two backend processes) and its database."""
 
-    url: str
-    data_dir: Path
+    running: RunningStack
     database_url: str
-    process: subprocess.Popen[str]
-    log: list[str]
+
+    @property
+    def url(self) -> str:
+        return self.running.url
 
     @property
     def images_dir(self) -> Path:
-        return self.data_dir / "images"
+        return self.running.images_dir
 
     def files(self) -> set[str]:
         return {p.name for p in self.images_dir.iterdir()}
@@ -116,50 +113,11 @@ class Stack:
             path.unlink()
 
 
-def _drain(stream: object, sink: list[str]) -> None:
-    for line in stream:  # type: ignore[attr-defined]
-        sink.append(line)
-
-
 @pytest.fixture(scope="session")
-def stack(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(postgres: PostgresServer) -> Iterator[Stack]:
     database_url = postgres.create_database()
-    data_dir = tmp_path_factory.mktemp("stack")
-    process = subprocess.Popen(
-        [
-            str(REPO / "scripts" / "local-stack"),
-            "--port=0",
-            "--workers=2",
-            f"--database-url={database_url}",
-            f"--data-dir={data_dir}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-        env=os.environ | {"PYTHON": sys.executable},
-    )
-    log: list[str] = []
-    threading.Thread(target=_drain, args=(process.stderr, log), daemon=True).start()
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if not line.startswith("ready "):
-        process.wait(10)
-        raise RuntimeError("local-stack did not start:\n" + "".join(log[-60:]))
-    stack = Stack(line.split()[1], data_dir, database_url, process, log)
-    try:
-        yield stack
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
-        shutil.rmtree(data_dir, ignore_errors=True)
+    with running_stack(workers=2, database_url=database_url) as running:
+        yield Stack(running, database_url)
 
 
 @pytest.fixture
