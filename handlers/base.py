@@ -3,7 +3,6 @@ funnel that maps domain errors to HTTP statuses and renders them (HTML or JSON).
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -13,11 +12,13 @@ import tornado.web
 from loguru import logger
 from tornado.httputil import HTTPServerRequest
 
+from server.access import AccessPolicy, owner_hash_of
 from server.errors import (
     ImageHostingError,
     InvalidPage,
     InvalidUpload,
     NotAllowed,
+    NotAuthenticated,
     NotFound,
     ServiceUnavailable,
     UnsupportedImage,
@@ -29,6 +30,15 @@ from server.models import Image, Viewer
 
 OWNER_COOKIE = "owner"
 OWNER_COOKIE_DAYS = 3650
+ADMIN_COOKIE = "admin"
+ADMIN_COOKIE_DAYS = 1
+
+# Pages load scripts, styles and images from this site only; nothing may frame them.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
 
 # Order matters: the first matching class wins (subclasses before their bases).
 _STATUS_FOR_ERROR: tuple[tuple[type[ImageHostingError], int], ...] = (
@@ -37,6 +47,7 @@ _STATUS_FOR_ERROR: tuple[tuple[type[ImageHostingError], int], ...] = (
     (UploadTooLarge, 413),
     (UnsupportedImage, 415),
     (NotFound, 404),
+    (NotAuthenticated, 401),
     (NotAllowed, 403),
     (ServiceUnavailable, 503),
 )
@@ -44,6 +55,7 @@ _STATUS_FOR_ERROR: tuple[tuple[type[ImageHostingError], int], ...] = (
 # What a person sees for errors Tornado raises itself (bad XSRF token, wrong method, ...).
 _MESSAGE_FOR_STATUS = {
     400: "The request could not be understood.",
+    401: NotAuthenticated.default_message,
     403: "This action is not allowed.",
     404: "Nothing is here.",
     405: "This address does not accept that kind of request.",
@@ -52,10 +64,6 @@ _MESSAGE_FOR_STATUS = {
     503: ServiceUnavailable.default_message,
 }
 _XSRF_MESSAGE = "Your form expired or came from another site. Reload the page and try again."
-
-
-def owner_hash_of(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def public_base_url(request: HTTPServerRequest) -> str:
@@ -70,8 +78,18 @@ def image_json(image: Image, base_url: str, viewer: Viewer) -> dict[str, Any]:
 
 
 def viewer_of(handler: tornado.web.RequestHandler) -> Viewer:
+    """Who is asking: an API token holder (Authorization header), else the owner and admin
+    cookies. A wrong or disabled token raises NotAuthenticated instead of falling back."""
+    access: AccessPolicy = handler.settings["access"]
+    authorization = handler.request.headers.get("Authorization")
+    if authorization is not None:
+        return access.token_viewer(authorization)
     token = handler.get_signed_cookie(OWNER_COOKIE, max_age_days=OWNER_COOKIE_DAYS)
-    return Viewer(owner_hash=owner_hash_of(token.decode()) if token else None)
+    admin = handler.get_signed_cookie(ADMIN_COOKIE, max_age_days=ADMIN_COOKIE_DAYS)
+    return Viewer(
+        owner_hash=owner_hash_of(token.decode()) if token else None,
+        is_admin=access.is_admin_marker(admin.decode() if admin else None),
+    )
 
 
 def format_kb(size: int) -> str:
@@ -86,8 +104,27 @@ class BaseHandler(tornado.web.RequestHandler):
     def prepare(self) -> None:
         # Every visitor gets an owner identity on their first page view, so a tab opened
         # before their first upload already knows which live tiles it may delete.
-        if self.request.method == "GET":
+        if self.request.method == "GET" and "Authorization" not in self.request.headers:
             self.ensure_owner_hash()
+
+    @property
+    def access(self) -> AccessPolicy:
+        return self.settings["access"]
+
+    def check_xsrf_cookie(self) -> None:
+        """API clients prove themselves with the bearer token instead of the XSRF cookie."""
+        if "Authorization" in self.request.headers:
+            viewer_of(self)  # raises NotAuthenticated unless the token is right
+            return
+        super().check_xsrf_cookie()
+
+    def set_cookie(self, name: str, value: str | bytes, **kwargs: Any) -> None:  # type: ignore[override]
+        """Every cookie: HttpOnly, SameSite=Lax, and Secure whenever the site is on HTTPS."""
+        kwargs.setdefault("httponly", True)
+        kwargs.setdefault("samesite", "Lax")
+        if self.request.protocol == "https":
+            kwargs["secure"] = True
+        super().set_cookie(name, value, **kwargs)
 
     @property
     def gallery(self) -> Gallery:
@@ -107,14 +144,7 @@ class BaseHandler(tornado.web.RequestHandler):
         if viewer.owner_hash is not None:
             return viewer.owner_hash
         token = secrets.token_urlsafe(32)
-        self.set_signed_cookie(
-            OWNER_COOKIE,
-            token,
-            expires_days=OWNER_COOKIE_DAYS,
-            httponly=True,
-            samesite="Lax",
-            secure=self.request.protocol == "https",
-        )
+        self.set_signed_cookie(OWNER_COOKIE, token, expires_days=OWNER_COOKIE_DAYS)
         return owner_hash_of(token)
 
     @property
@@ -134,11 +164,22 @@ class BaseHandler(tornado.web.RequestHandler):
             format_kb=format_kb,
             format_datetime=format_datetime,
             xsrf_value=self.xsrf_token.decode(),
+            admin_enabled=self.access.admin_enabled,
+            is_admin=self._viewer_or_anonymous().is_admin,
         )
         return namespace
 
+    def _viewer_or_anonymous(self) -> Viewer:
+        """For rendering (e.g. an error page about a bad token): never raises."""
+        try:
+            return self.viewer
+        except NotAuthenticated:
+            return Viewer()
+
     def set_default_headers(self) -> None:
+        self.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("X-Frame-Options", "DENY")
         self.set_header("Referrer-Policy", "same-origin")
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
@@ -164,6 +205,8 @@ class BaseHandler(tornado.web.RequestHandler):
             message = _XSRF_MESSAGE
         self.set_status(status_code)
         self.clear_header("Content-Type")
+        if status_code == 401 and "Authorization" in self.request.headers:
+            self.set_header("WWW-Authenticate", 'Bearer realm="ImageHosting"')
         if self.wants_json():
             self.finish({"error": message})
             return

@@ -10,6 +10,7 @@ from loguru import logger
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from handlers.base import public_base_url, viewer_of
+from server.errors import NotAuthenticated
 from server.events import EventHub
 from server.models import ImageEvent, Viewer
 
@@ -43,7 +44,11 @@ class LiveSocketHandler(WebSocketHandler):
         return self.settings["hub"]
 
     def open(self, *args: Any, **kwargs: Any) -> None:
-        self.viewer = viewer_of(self)
+        try:
+            self.viewer = viewer_of(self)
+        except NotAuthenticated:
+            self.close(1008, "invalid API token")
+            return
         self.base_url = public_base_url(self.request)
         self._pending = 0
         self.hub.subscribe(self)

@@ -8,6 +8,7 @@ image would otherwise provide, with every path kept under one runtime directory.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from collections.abc import Iterable, Mapping
@@ -16,8 +17,17 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = REPO_ROOT / "nginx" / "templates" / "default.conf.template"
 
+# Request limits per client address, settable through the environment. The defaults let a
+# person drop 30 files at once (and delete as many) without meeting them.
+LIMIT_DEFAULTS = {
+    "NGINX_UPLOAD_RATE": "120r/m",
+    "NGINX_UPLOAD_BURST": "60",
+    "NGINX_LOGIN_RATE": "10r/m",
+    "NGINX_CONN_PER_IP": "20",
+}
+
 # Every variable the template expects; each must be given when rendering it.
-TEMPLATE_VARIABLES = ("NGINX_PORT", "BACKEND_SERVERS", "IMAGES_DIR", "STATIC_DIR")
+TEMPLATE_VARIABLES = ("NGINX_PORT", "BACKEND_SERVERS", "IMAGES_DIR", "STATIC_DIR", *LIMIT_DEFAULTS)
 
 # Same grammar as GNU envsubst: `$NAME` (longest identifier) or `${NAME}`.
 _REFERENCE = re.compile(
@@ -90,10 +100,17 @@ def main_config(runtime_dir: Path, site_config: Path, *, user: str | None = None
     return "\n".join(lines) + "\n"
 
 
+def limit_settings(env: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The request limits: the environment's values where set, else the defaults."""
+    return {name: env.get(name) or default for name, default in LIMIT_DEFAULTS.items()}
+
+
 def write_native_config(
     runtime_dir: Path, variables: Mapping[str, str], *, user: str | None = None
 ) -> Path:
-    """Render the template with `variables` into `runtime_dir`; return the main nginx.conf."""
+    """Render the template with `variables` (limits default to `limit_settings()`) into
+    `runtime_dir`; return the main nginx.conf."""
+    variables = limit_settings() | dict(variables)
     missing = [name for name in TEMPLATE_VARIABLES if name not in variables]
     if missing:
         raise ValueError(f"nginx template variables not given: {', '.join(missing)}")

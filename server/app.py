@@ -10,10 +10,11 @@ from pathlib import Path
 import tornado.web
 from loguru import logger
 
+from handlers import auth, live, pages, upload
 from handlers import gallery as gallery_routes
-from handlers import live, pages, upload
 from handlers.pages import NotFoundHandler
 from server import repository
+from server.access import AccessPolicy
 from server.config import Config
 from server.db import make_pool, migrate, open_pool
 from server.events import EventHub
@@ -46,11 +47,18 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
 def make_app(
     config: Config, *, gallery: Gallery, hub: EventHub, cookie_secret: str
 ) -> tornado.web.Application:
-    routes = [*pages.routes, *upload.routes, *gallery_routes.routes, *live.routes]
+    routes = [
+        *pages.routes,
+        *upload.routes,
+        *gallery_routes.routes,
+        *live.routes,
+        *auth.routes,
+    ]
     return tornado.web.Application(
         routes,
         gallery=gallery,
         hub=hub,
+        access=AccessPolicy(config.admin_password, config.api_token),
         worker_name=config.worker_name,
         template_path=str(ROOT / "templates"),
         static_path=str(ROOT / "static"),
@@ -79,6 +87,7 @@ async def serve(config: Config) -> None:
             store,
             max_upload_bytes=config.max_upload_bytes,
             max_image_pixels=config.max_image_pixels,
+            strip_location=config.strip_location,
         )
         await hub.start()
         app = make_app(config, gallery=gallery, hub=hub, cookie_secret=secret)

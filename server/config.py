@@ -31,6 +31,15 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _boolean(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
 def _port(raw: str) -> int:
     value = int(raw)
     if not 0 <= value <= 65535:
@@ -71,6 +80,22 @@ SETTINGS: tuple[Setting, ...] = (
         _positive_int,
     ),
     Setting(
+        "ADMIN_PASSWORD",
+        "",
+        "Password of the admin (/login), who may delete any image; empty = no admin.",
+    ),
+    Setting(
+        "API_TOKEN",
+        "",
+        "Bearer token for API clients (curl, ShareX) to upload and delete; empty = disabled.",
+    ),
+    Setting(
+        "STRIP_LOCATION",
+        "true",
+        "Remove GPS location (EXIF GPS, XMP) from uploads before storing them: true or false.",
+        _boolean,
+    ),
+    Setting(
         "WORKER_NAME",
         "",
         "Name of this backend process in logs; empty = <hostname>:<port>.",
@@ -93,6 +118,9 @@ class Config:
     db_pool_min: int
     db_pool_max: int
     max_image_pixels: int
+    admin_password: str
+    api_token: str
+    strip_location: bool
     worker_name: str
     max_upload_bytes: int = MAX_UPLOAD_BYTES
 

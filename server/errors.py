@@ -44,6 +44,10 @@ class PageNotFound(NotFound):
     default_message = "The gallery has no such page."
 
 
+class NotAuthenticated(ImageHostingError):
+    default_message = "Those credentials are not valid."
+
+
 class NotAllowed(ImageHostingError):
     default_message = "Only the person who uploaded this image can delete it."
 

@@ -65,11 +65,13 @@ class Gallery:
         *,
         max_upload_bytes: int,
         max_image_pixels: int,
+        strip_location: bool = True,
     ) -> None:
         self.pool = pool
         self.store = store
         self.max_upload_bytes = max_upload_bytes
         self.max_image_pixels = max_image_pixels
+        self.strip_location = strip_location
 
     async def upload(self, files: list[IncomingFile], owner_hash: str) -> Image:
         """Validate, store and record one image; on any failure nothing is left behind."""
@@ -78,15 +80,18 @@ class Gallery:
         if not name.lower().endswith(ALLOWED_EXTENSIONS):
             raise UnsupportedImage("Only .jpg, .jpeg, .png and .gif files are accepted.")
         info = await asyncio.to_thread(imaging.identify, incoming.body, self.max_image_pixels)
+        body = incoming.body
+        if self.strip_location:
+            body = await asyncio.to_thread(imaging.strip_location, body, info.format)
         filename = self.store.new_filename(info.extension)
-        await asyncio.to_thread(self.store.write, filename, incoming.body)
+        await asyncio.to_thread(self.store.write, filename, body)
         try:
             image = await repository.insert_image(
                 self.pool,
                 NewImage(
                     filename=filename,
                     original_name=name,
-                    size=len(incoming.body),
+                    size=len(body),
                     width=info.width,
                     height=info.height,
                     format=info.format,

@@ -116,7 +116,10 @@ class Stack:
 @pytest.fixture(scope="session")
 def stack(postgres: PostgresServer) -> Iterator[Stack]:
     database_url = postgres.create_database()
-    with running_stack(workers=2, database_url=database_url) as running:
+    # The suite uploads far faster than a person; the default per-address rate limits are
+    # tested on a stack of their own (tests/test_security.py).
+    unlimited = {"NGINX_UPLOAD_RATE": "100000r/s", "NGINX_UPLOAD_BURST": "100000"}
+    with running_stack(workers=2, database_url=database_url, env=unlimited) as running:
         yield Stack(running, database_url)
 
 
@@ -185,3 +188,42 @@ async def pool(unit_database_url: str) -> AsyncIterator[AsyncConnectionPool]:
         yield pool
     finally:
         await pool.close()
+
+
+@pytest.fixture(scope="session")
+def solo_backend(unit_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One `python -m server` process on a free port, without nginx in front."""
+    import subprocess
+    import sys
+    import time
+
+    from scripts.pgcluster import free_port
+
+    port = free_port()
+    env = os.environ | {
+        "DATABASE_URL": unit_database_url,
+        "IMAGES_DIR": str(tmp_path_factory.mktemp("solo") / "images"),
+        "WORKER_NAME": "solo",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server", "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(30)

@@ -79,13 +79,6 @@ def test_browser_form_upload_answers_with_a_page_holding_the_link(browser: Brows
     assert 'data-copy-from="direct-link"' in response.text
 
 
-def test_exactly_five_megabytes_is_accepted(site: Stack, browser: Browser) -> None:
-    data = pad_png_to(make_image("PNG", (64, 64)), FIVE_MB)
-    response = browser.upload("big.png", data)
-    assert response.status_code == 201, response.text
-    assert response.json()["size"] == FIVE_MB
-
-
 def test_original_name_is_data_never_a_path_and_is_escaped(site: Stack, browser: Browser) -> None:
     response = browser.upload("../..\\etc/<img src=x onerror=alert(1)>.png", make_image())
     assert response.status_code == 201
@@ -97,23 +90,11 @@ def test_original_name_is_data_never_a_path_and_is_escaped(site: Stack, browser:
     assert site.files() == {image["filename"]}
 
 
-def test_unicode_names_are_kept(browser: Browser) -> None:
-    for name in ("котик 🐱.png", "фото.JPG"):
-        response = browser.upload(name, make_image("PNG"))
-        assert response.status_code == 201
-        assert response.json()["original_name"] == name
-
-
+# The full hostile corpus is in tests/test_hostile_uploads.py; these pin the messages.
 REJECTIONS = [
-    ("empty file", "empty.png", b"", 400, "empty"),
-    ("not an image", "notes.png", b"hello, I am text" * 10, 415, "not a valid"),
-    ("html renamed", "page.jpg", b"<html><script>alert(1)</script></html>", 415, "not a valid"),
-    ("truncated png", "cut.png", make_image("PNG", (300, 300))[:-40], 415, "not a valid"),
-    ("truncated jpeg", "cut.jpg", make_image("JPEG", (300, 300))[:600], 415, "not a valid"),
-    ("webp named png", "x.png", make_image("WEBP"), 415, "not a valid"),
-    ("bmp named jpg", "x.jpg", make_image("BMP"), 415, "not a valid"),
-    ("wrong extension", "image.webp", make_image("PNG"), 415, ".jpg, .jpeg, .png"),
-    ("no extension", "image", make_image("PNG"), 415, ".jpg, .jpeg, .png"),
+    ("empty file", "empty.png", b"", 400, "The file is empty."),
+    ("not an image", "notes.png", b"hello, I am text" * 10, 415, "not a valid JPEG, PNG or GIF"),
+    ("wrong extension", "image.webp", make_image("PNG"), 415, ".jpg, .jpeg, .png and .gif"),
 ]
 
 
@@ -146,55 +127,6 @@ def test_far_too_large_bodies_are_stopped_by_nginx(site: Stack, browser: Browser
     html = browser.upload("huge.png", b"\0" * (7 * 1024 * 1024), accept="text/html")
     assert html.status_code == 413
     assert "<html" in html.text.lower()
-    assert_nothing_stored(site)
-
-
-def test_decompression_bombs_are_refused_before_decoding(site: Stack, browser: Browser) -> None:
-    from io import BytesIO
-
-    from PIL import Image
-
-    out = BytesIO()
-    Image.new("1", (20000, 20000)).save(out, "PNG")  # 400 megapixels in a few dozen KB
-    response = browser.upload("bomb.png", out.getvalue())
-    assert response.status_code == 413
-    assert "megapixels" in response.json()["error"]
-    assert_nothing_stored(site)
-
-
-def test_missing_file_field_is_a_400(site: Stack, browser: Browser) -> None:
-    response = browser.post(
-        "/upload/",
-        files={"other": ("a.png", make_image(), "image/png")},
-        headers={"X-XSRFToken": browser.xsrf, "Accept": "application/json"},
-    )
-    assert response.status_code == 400
-    assert "No file was sent" in response.json()["error"]
-    assert_nothing_stored(site)
-
-
-def test_two_file_fields_are_a_400(site: Stack, browser: Browser) -> None:
-    response = browser.post(
-        "/upload/",
-        files=[("file", ("a.png", make_image(), "image/png")), ("file", ("b.png", make_image()))],
-        headers={"X-XSRFToken": browser.xsrf, "Accept": "application/json"},
-    )
-    assert response.status_code == 400
-    assert "one image per upload" in response.json()["error"]
-    assert_nothing_stored(site)
-
-
-def test_a_broken_multipart_body_is_a_400(site: Stack, browser: Browser) -> None:
-    response = browser.post(
-        "/upload/",
-        content=b"--nope\r\nthis is not multipart\r\n",
-        headers={
-            "X-XSRFToken": browser.xsrf,
-            "Accept": "application/json",
-            "Content-Type": "multipart/form-data; boundary=other",
-        },
-    )
-    assert response.status_code == 400
     assert_nothing_stored(site)
 
 

@@ -1,0 +1,43 @@
+"""Admin login and logout (only when ADMIN_PASSWORD is set). nginx rate-limits /login."""
+
+from __future__ import annotations
+
+from handlers.base import ADMIN_COOKIE, ADMIN_COOKIE_DAYS, BaseHandler
+from server.errors import NotAuthenticated, NotFound
+
+
+class LoginHandler(BaseHandler):
+    def prepare(self) -> None:
+        if not self.access.admin_enabled:
+            raise NotFound("This server has no admin account.")
+        super().prepare()
+
+    def get(self) -> None:
+        self.render("login.html", error=None)
+
+    def post(self) -> None:
+        try:
+            marker = self.access.check_admin_password(self.get_body_argument("password", ""))
+        except NotAuthenticated as exc:
+            if self.wants_json():
+                raise
+            self.set_status(401)
+            self.render("login.html", error=exc.message)
+            return
+        self.set_signed_cookie(ADMIN_COOKIE, marker, expires_days=ADMIN_COOKIE_DAYS)
+        if self.wants_json():
+            self.finish({"admin": True})
+        else:
+            self.redirect("/images/")
+
+
+class LogoutHandler(BaseHandler):
+    def post(self) -> None:
+        self.clear_cookie(ADMIN_COOKIE)
+        self.redirect("/")
+
+
+routes = [
+    (r"/login", LoginHandler),
+    (r"/logout", LogoutHandler),
+]
