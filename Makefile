@@ -5,7 +5,7 @@ VENV_PYTHON := $(VENV)/bin/python
 # Records that .venv holds the current requirements; pip runs again only when they change.
 VENV_STAMP := $(VENV)/.requirements-installed
 
-.PHONY: test run lint venv system-deps bench-ws screenshots
+.PHONY: test run lint venv system-deps bench-ws bench-load screenshots
 
 test: system-deps venv
 	$(VENV_PYTHON) -m pytest $(PYTEST_ARGS)
@@ -36,3 +36,6 @@ bench-ws: system-deps venv
 # README screenshots, regenerated from a live local stack.
 screenshots: system-deps venv
 	$(VENV_PYTHON) -m scripts.screenshots
+
+bench-load: system-deps venv
+	$(VENV_PYTHON) -m bench.load
