@@ -1,4 +1,9 @@
-"""`python -m server [--host H] [--port P]`: load config, set up logging, run the app."""
+"""`python -m server [--host H] [--port P]`: load config, set up logging, run the app.
+
+`python -m server check [--repair]`: compare the images folder with the database, log what
+disagrees (and with --repair fix it), exit 0 when consistent, 1 when problems remain, 2 when
+the check could not run.
+"""
 
 from __future__ import annotations
 
@@ -8,25 +13,45 @@ import sys
 
 from dotenv import load_dotenv
 
+from server import integrity
 from server.app import serve
 from server.config import Config, ConfigError
 from server.logs import setup_logging
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m server", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m server",
+        description="Run the ImageHosting backend (default), or check its data.",
+    )
     parser.add_argument("--host", help="listen address (overrides HOST)")
     parser.add_argument("--port", type=int, help="listen port (overrides PORT)")
+    commands = parser.add_subparsers(dest="command", metavar="{check}")
+    check = commands.add_parser(
+        "check",
+        help="reconcile the images folder with the database and exit",
+        description="Report rows whose file is missing, image files with no row and leftover "
+        "temp files. Exit status: 0 consistent, 1 problems remain, 2 could not check.",
+    )
+    check.add_argument(
+        "--repair",
+        action="store_true",
+        help="delete rows whose file is missing, files with no row, and leftover temp files",
+    )
     args = parser.parse_args(argv)
 
     load_dotenv()  # real environment variables win over .env
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    if args.command == "check":
+        overrides.setdefault("worker_name", "check")
     try:
         config = Config.from_env(**overrides)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     setup_logging(config.log_level, config.worker_name)
+    if args.command == "check":
+        return asyncio.run(integrity.run_check(config, fix=args.repair))
     asyncio.run(serve(config))
     return 0
 

@@ -1,5 +1,6 @@
 """The composition root: `make_app` wires services into a Tornado Application, `serve` runs
-the process (open pool, migrate, start listener, listen, graceful stop)."""
+the process (open pool, migrate, report disk/database integrity, start listener, listen,
+graceful stop)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from loguru import logger
 from handlers import auth, live, pages, upload
 from handlers import gallery as gallery_routes
 from handlers.pages import NotFoundHandler
-from server import repository
+from server import integrity, repository
 from server.access import AccessPolicy
 from server.config import Config
 from server.db import make_pool, migrate, open_pool
@@ -81,6 +82,7 @@ async def serve(config: Config) -> None:
     hub = EventHub(config.database_url)
     try:
         await migrate(pool)
+        await integrity.report_at_start(pool, store)
         secret = config.cookie_secret or await repository.shared_secret(pool, "cookie_secret")
         gallery = Gallery(
             pool,

@@ -124,6 +124,19 @@ async def all_filenames(pool: AsyncConnectionPool) -> set[str]:
         return {row[0] for row in await cur.fetchall()}
 
 
+async def filename_ids(pool: AsyncConnectionPool) -> dict[str, int]:
+    """Every row's filename and id, for reconciling the database with the images folder."""
+    async with _connection(pool) as conn:
+        cur = await conn.execute("SELECT filename, id FROM images")
+        return {row[0]: int(row[1]) for row in await cur.fetchall()}
+
+
+async def filename_is_recorded(pool: AsyncConnectionPool, filename: str) -> bool:
+    async with _connection(pool) as conn:
+        cur = await conn.execute("SELECT 1 FROM images WHERE filename = %s", (filename,))
+        return await cur.fetchone() is not None
+
+
 async def shared_secret(pool: AsyncConnectionPool, name: str) -> str:
     """A random secret generated once and shared by every backend process."""
     async with _connection(pool) as conn, conn.transaction():

@@ -5,11 +5,21 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # Every stored file is named by the server: 32 hex characters and the real extension.
 FILENAME_RE = re.compile(r"^[0-9a-f]{32}\.(?:jpg|png|gif)$")
 TEMP_PREFIX = ".tmp-"
+
+
+@dataclass
+class Inventory:
+    """What the images folder holds, with each entry's modification time (epoch seconds)."""
+
+    images: dict[str, float] = field(default_factory=dict)  # generated image names
+    temp_files: dict[str, float] = field(default_factory=dict)  # leftovers of writes
+    other: list[str] = field(default_factory=list)  # anything else: never ours to delete
 
 
 class ImageStore:
@@ -62,3 +72,30 @@ class ImageStore:
 
     def temp_files(self) -> list[Path]:
         return [p for p in self.root.iterdir() if p.name.startswith(TEMP_PREFIX)]
+
+    def inventory(self) -> Inventory:
+        """One pass over the folder's files (blocking: call it from a thread). Subfolders
+        (thumbnails, lost+found) are not looked into."""
+        found = Inventory()
+        with os.scandir(self.root) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    continue
+                if entry.name.startswith(TEMP_PREFIX) and entry.is_file(follow_symlinks=False):
+                    found.temp_files[entry.name] = entry.stat(follow_symlinks=False).st_mtime
+                elif FILENAME_RE.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                    found.images[entry.name] = entry.stat(follow_symlinks=False).st_mtime
+                else:
+                    found.other.append(entry.name)
+        found.other.sort()
+        return found
+
+    def delete_temp_file(self, name: str) -> bool:
+        """Remove a leftover temp file by name; False when it was already gone."""
+        if not name.startswith(TEMP_PREFIX) or "/" in name or name in (".", ".."):
+            raise ValueError(f"not a temp file name: {name!r}")
+        try:
+            (self.root / name).unlink()
+        except FileNotFoundError:
+            return False
+        return True

@@ -1,0 +1,122 @@
+"""Helpers for the backup and integrity tests: a local stack of their own, running the shell
+scripts, and snapshots of everything a backup must bring back (every row, every file's bytes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from scripts.launch import RunningStack, running_stack
+from scripts.pgcluster import find_bin_dir
+
+REPO = Path(__file__).resolve().parent.parent
+# Settings the scripts read from the environment; each test passes its own.
+_SCRIPT_SETTINGS = ("DATABASE_URL", "IMAGES_DIR", "PG_DUMP", "PSQL", "PG_BIN_DIR")
+
+
+@dataclass
+class OwnStack:
+    """scripts/local-stack (nginx + 2 backends) on a database of its own."""
+
+    running: RunningStack
+    database_url: str
+
+    @property
+    def url(self) -> str:
+        return self.running.url
+
+    @property
+    def images_dir(self) -> Path:
+        return self.running.images_dir
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What backup.sh and restore.sh need for a native run against this stack."""
+        return {"DATABASE_URL": self.database_url, "IMAGES_DIR": str(self.images_dir)}
+
+    def wipe(self) -> None:
+        with psycopg.connect(self.database_url) as conn:
+            conn.execute("TRUNCATE images RESTART IDENTITY")
+        shutil.rmtree(self.images_dir)
+        self.images_dir.mkdir()
+
+
+@contextmanager
+def own_stack(database_url: str) -> Iterator[OwnStack]:
+    with running_stack(workers=2, database_url=database_url) as running:
+        yield OwnStack(running, database_url)
+
+
+def script_env(**settings: str) -> dict[str, str]:
+    """This process's environment without any of the scripts' settings, plus `settings`."""
+    env = {k: v for k, v in os.environ.items() if k not in _SCRIPT_SETTINGS}
+    return env | settings
+
+
+def run_script(
+    name: str, *args: str, env: dict[str, str], **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    """`bash <name> args…` from the repository root, as the README shows it."""
+    return subprocess.run(
+        ["bash", str(REPO / name), *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        **kwargs,
+    )
+
+
+def pg_tool(name: str) -> str:
+    """A PostgreSQL client program from the newest server install (the one the test cluster
+    runs from), so it is never older than the server; else whatever PATH has."""
+    found = find_bin_dir() / name
+    return str(found) if found.exists() else shutil.which(name) or name
+
+
+def rows(database_url: str) -> list[tuple[Any, ...]]:
+    """Every column of every image row, in id order."""
+    with psycopg.connect(database_url) as conn:
+        return conn.execute("SELECT * FROM images ORDER BY id").fetchall()
+
+
+def files(images_dir: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(images_dir.iterdir()) if p.is_file()}
+
+
+def compose_model(folder: Path, compose_file: str, **env: str) -> dict[str, Any]:
+    """`docker-compose config` of a copy of the compose files in `folder` (offline: no daemon);
+    nothing from this machine's environment, only `env` and a .env the caller put there."""
+    for name in ("docker-compose.yml", "auto_backup_compose.yml"):
+        shutil.copy(REPO / name, folder / name)
+    venv_tool = Path(sys.executable).parent / "docker-compose"
+    result = subprocess.run(
+        [
+            str(venv_tool) if venv_tool.exists() else "docker-compose",
+            "-f",
+            compose_file,
+            "config",
+            "--format",
+            "json",
+        ],
+        cwd=folder,
+        env={"PATH": os.environ["PATH"], "HOME": str(folder), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
