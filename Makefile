@@ -7,7 +7,7 @@ VENV_STAMP := $(VENV)/.requirements-installed
 
 .PHONY: test run lint venv system-deps bench-ws bench-load screenshots
 
-test: system-deps venv
+test: system-deps venv node_modules/.installed
 	$(VENV_PYTHON) -m pytest $(PYTEST_ARGS)
 
 run: system-deps venv
@@ -24,6 +24,11 @@ system-deps:
 
 $(VENV_PYTHON):
 	$(PYTHON) -m venv $(VENV)
+
+# axe-core (accessibility checks injected into pages by the browser tests), from npm.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
 
 $(VENV_STAMP): requirements.txt requirements-dev.txt | $(VENV_PYTHON)
 	$(VENV_PYTHON) -m pip install --disable-pip-version-check -r requirements-dev.txt

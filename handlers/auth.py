@@ -22,7 +22,7 @@ class LoginHandler(BaseHandler):
             if self.wants_json():
                 raise
             self.set_status(401)
-            self.render("login.html", error=exc.message)
+            self.render("login.html", error=exc.render(self.locale.translate))
             return
         self.set_signed_cookie(ADMIN_COOKIE, marker, expires_days=ADMIN_COOKIE_DAYS)
         if self.wants_json():

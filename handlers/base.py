@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from http import HTTPStatus
 from typing import Any
 
+import tornado.locale
 import tornado.web
 from loguru import logger
+from tornado.escape import json_encode
 from tornado.httputil import HTTPServerRequest
 
 from server.access import AccessPolicy, owner_hash_of
@@ -32,6 +33,37 @@ OWNER_COOKIE = "owner"
 OWNER_COOKIE_DAYS = 3650
 ADMIN_COOKIE = "admin"
 ADMIN_COOKIE_DAYS = 1
+LANG_COOKIE = "lang"
+_LOCALE_FOR_LANG = {"en": "en_US", "ru": "ru"}
+
+# Every string the browser scripts show; the page hands them over already translated.
+JS_MESSAGES = (
+    "Copied!",
+    "Press Ctrl+C to copy",
+    "Link copied to the clipboard.",
+    "Deleting…",
+    "Delete",
+    "Delete {name}? This cannot be undone.",
+    "this image",
+    "live",
+    "reconnecting…",
+    "connecting…",
+    "Images: {count}",
+    "First page",
+    "Previous page",
+    "Next page",
+    "Last page",
+    "New image: {name}",
+    "An image was deleted.",
+    "Could not refresh the gallery: {error}",
+    "Uploaded ({size})",
+    "Only .jpg, .jpeg, .png and .gif files are accepted.",
+    "The file is empty.",
+    "The file is {size} MB; the limit is 5 MB.",
+    "The upload failed: the connection was lost.",
+    "The server answered {status}.",
+    "Copy",
+)
 
 # Pages load scripts, styles and images from this site only; nothing may frame them.
 CONTENT_SECURITY_POLICY = (
@@ -63,6 +95,18 @@ _MESSAGE_FOR_STATUS = {
     415: "The file is not a JPEG, PNG or GIF image.",
     503: ServiceUnavailable.default_message,
 }
+_TITLE_FOR_STATUS = {
+    400: "Bad request",
+    401: "Not signed in",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not allowed here",
+    413: "Too large",
+    415: "Unsupported file",
+    500: "Server error",
+    503: "Temporarily unavailable",
+}
+_DEFAULT_TITLE = "Error"
 _XSRF_MESSAGE = "Your form expired or came from another site. Reload the page and try again."
 
 
@@ -92,8 +136,12 @@ def viewer_of(handler: tornado.web.RequestHandler) -> Viewer:
     )
 
 
-def format_kb(size: int) -> str:
-    return f"{size / 1024:,.1f} KB"
+def format_kb(size: int, lang: str = "en") -> str:
+    """Size in KB the way the language writes numbers (1,234.5 KB / 1 234,5 КБ)."""
+    text = f"{size / 1024:,.1f}"
+    if lang == "ru":
+        return text.replace(",", "\u00a0").replace(".", ",") + "\u00a0КБ"
+    return f"{text} KB"
 
 
 def format_datetime(moment: datetime) -> str:
@@ -110,6 +158,17 @@ class BaseHandler(tornado.web.RequestHandler):
     @property
     def access(self) -> AccessPolicy:
         return self.settings["access"]
+
+    def get_user_locale(self) -> tornado.locale.Locale | None:
+        """The switcher's cookie wins; otherwise Tornado reads Accept-Language."""
+        lang = self.get_cookie(LANG_COOKIE)
+        if lang in _LOCALE_FOR_LANG:
+            return tornado.locale.get(_LOCALE_FOR_LANG[lang])
+        return None
+
+    @property
+    def lang(self) -> str:
+        return self.locale.code.split("_")[0]
 
     def check_xsrf_cookie(self) -> None:
         """API clients prove themselves with the bearer token instead of the XSRF cookie."""
@@ -160,8 +219,12 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def get_template_namespace(self) -> dict[str, Any]:
         namespace = super().get_template_namespace()
+        translate = self.locale.translate
         namespace.update(
-            format_kb=format_kb,
+            lang=self.lang,
+            format_kb=lambda size: format_kb(size, self.lang),
+            # json_encode escapes "</", so the block can never close its <script> early.
+            js_messages=json_encode({m: translate(m) for m in JS_MESSAGES}),
             format_datetime=format_datetime,
             xsrf_value=self.xsrf_token.decode(),
             admin_enabled=self.access.admin_enabled,
@@ -197,14 +260,16 @@ class BaseHandler(tornado.web.RequestHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """The one place errors become responses; tracebacks never reach the client."""
         error = kwargs.get("exc_info", (None, None, None))[1]
-        message = _MESSAGE_FOR_STATUS.get(status_code, "Something went wrong on our side.")
+        translate = self.locale.translate
+        message = translate(
+            _MESSAGE_FOR_STATUS.get(status_code, "Something went wrong on our side.")
+        )
         if isinstance(error, ImageHostingError):
             status_code = next(s for cls, s in _STATUS_FOR_ERROR if isinstance(error, cls))
-            message = error.message
+            message = error.render(translate)
         elif isinstance(error, tornado.web.HTTPError) and "xsrf" in (error.log_message or ""):
-            message = _XSRF_MESSAGE
+            message = translate(_XSRF_MESSAGE)
         self.set_status(status_code)
-        self.clear_header("Content-Type")
         if status_code == 401 and "Authorization" in self.request.headers:
             self.set_header("WWW-Authenticate", 'Bearer realm="ImageHosting"')
         if self.wants_json():
@@ -214,7 +279,7 @@ class BaseHandler(tornado.web.RequestHandler):
             self.render(
                 "error.html",
                 status=status_code,
-                title=HTTPStatus(status_code).phrase,
+                title=translate(_TITLE_FOR_STATUS.get(status_code, _DEFAULT_TITLE)),
                 message=message,
             )
         except Exception:

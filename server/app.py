@@ -8,10 +8,11 @@ import asyncio
 import signal
 from pathlib import Path
 
+import tornado.locale
 import tornado.web
 from loguru import logger
 
-from handlers import auth, live, pages, upload
+from handlers import auth, i18n, live, pages, upload
 from handlers import gallery as gallery_routes
 from handlers.pages import NotFoundHandler
 from server import integrity, repository
@@ -54,7 +55,10 @@ def make_app(
         *gallery_routes.routes,
         *live.routes,
         *auth.routes,
+        *i18n.routes,
     ]
+    tornado.locale.load_translations(str(ROOT / "locale"))
+    tornado.locale.set_default_locale("en_US")
     return tornado.web.Application(
         routes,
         gallery=gallery,

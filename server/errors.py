@@ -1,15 +1,27 @@
 """Domain errors: what went wrong, in words a person can act on. No HTTP here;
 `handlers/base.py` is the one place that turns these into status codes."""
 
+from collections.abc import Callable
+from typing import Any
+
 
 class ImageHostingError(Exception):
-    """Base class; `message` is safe to show to the client."""
+    """Base class; `message` is safe to show to the client.
+
+    The text is an English template with `{name}` fields filled from `params`, so it can be
+    translated first and filled in afterwards (`render`)."""
 
     default_message = "Something went wrong."
 
-    def __init__(self, message: str | None = None) -> None:
-        self.message = message or self.default_message
+    def __init__(self, message: str | None = None, **params: Any) -> None:
+        self.template = message or self.default_message
+        self.params = params
+        self.message = self.template.format(**params) if params else self.template
         super().__init__(self.message)
+
+    def render(self, translate: Callable[[str], str]) -> str:
+        text = translate(self.template)
+        return text.format(**self.params) if self.params else text
 
 
 class InvalidUpload(ImageHostingError):

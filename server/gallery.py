@@ -114,8 +114,9 @@ class Gallery:
             raise InvalidUpload("The file is empty.")
         if len(incoming.body) > self.max_upload_bytes:
             raise UploadTooLarge(
-                f"The file is {len(incoming.body) / 1048576:.1f} MB; the limit is "
-                f"{self.max_upload_bytes / 1048576:g} MB."
+                "The file is {size} MB; the limit is {limit} MB.",
+                size=f"{len(incoming.body) / 1048576:.1f}",
+                limit=f"{self.max_upload_bytes / 1048576:g}",
             )
         return incoming
 
@@ -123,7 +124,9 @@ class Gallery:
         total = await repository.count_images(self.pool)
         pages = max(1, math.ceil(total / PER_PAGE))
         if number > pages:
-            raise PageNotFound(f"The gallery has {pages} page{'s' if pages != 1 else ''}.")
+            raise PageNotFound(
+                "This page is past the end of the gallery (pages: {pages}).", pages=pages
+            )
         images = await repository.list_images(self.pool, PER_PAGE, (number - 1) * PER_PAGE)
         return GalleryPage(number, pages, PER_PAGE, total, images)
 

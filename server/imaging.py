@@ -36,8 +36,10 @@ def identify(data: bytes, max_pixels: int) -> ImageInfo:
                 raise UnsupportedImage("The image has no pixels.")
             if width * height > max_pixels:
                 raise ImageTooManyPixels(
-                    f"The image is {width}×{height} pixels; the limit is "
-                    f"{max_pixels / 1_000_000:g} megapixels."
+                    "The image is {width}×{height} pixels; the limit is {limit} megapixels.",
+                    width=width,
+                    height=height,
+                    limit=f"{max_pixels / 1_000_000:g}",
                 )
             # verify() checks structure and checksums but decodes nothing;
             # a second open + load() decodes the pixels and catches truncation.
@@ -47,8 +49,11 @@ def identify(data: bytes, max_pixels: int) -> ImageInfo:
             frames = getattr(img, "n_frames", 1)
         if width * height * frames > max_pixels * ANIMATION_PIXEL_FACTOR:
             raise ImageTooManyPixels(
-                f"The animation has {frames} frames of {width}×{height} pixels; that is too "
-                "many pixels to show safely."
+                "The animation has {frames} frames of {width}×{height} pixels; that is too "
+                "many pixels to show safely.",
+                frames=frames,
+                width=width,
+                height=height,
             )
     except (UnsupportedImage, ImageTooManyPixels):
         raise

@@ -151,9 +151,9 @@ def test_upload_see_the_tile_open_it_copy_the_link_and_delete_it(
     expect(page).to_have_url(re.compile(r"/view/\d+$"))
     expect(page.locator(".view-title")).to_have_text("Holiday <photo>.png")
     expect(page.locator("#direct-link")).to_have_value(url)
-    copy = page.get_by_role("button", name="Copy")
+    copy = page.get_by_role("button", name="Copy Direct link", exact=True)
     copy.click()
-    expect(page.locator(".copy-status")).to_have_text("Link copied to the clipboard.")
+    expect(page.locator("#direct-link-status")).to_have_text("Link copied to the clipboard.")
     assert page.evaluate("() => navigator.clipboard.readText()") == url
     image = page.request.get(url)
     assert image.status == 200

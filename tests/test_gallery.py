@@ -120,8 +120,11 @@ def test_a_forged_owner_cookie_is_ignored(site: Stack, browser: Browser) -> None
 def test_unknown_addresses_are_404_in_html_and_json(browser: Browser, path: str) -> None:
     html = browser.get(path)
     assert html.status_code == 404
+    assert html.headers["content-type"] == "text/html; charset=UTF-8"
     assert "<html" in html.text and "Traceback" not in html.text
-    assert browser.get(path, headers=JSON).json()["error"]
+    as_json = browser.get(path, headers=JSON)
+    assert as_json.headers["content-type"] == "application/json; charset=UTF-8"
+    assert as_json.json()["error"]
 
 
 def test_unknown_image_files_are_404_from_nginx(site: Stack) -> None:

@@ -1,4 +1,14 @@
-// Helpers shared by every page: XSRF token, JSON requests, copying, deleting, local times.
+// Helpers shared by every page: messages, XSRF token, JSON requests, copying, deleting,
+// local times and sizes.
+
+const messages = JSON.parse(document.getElementById("messages")?.textContent || "{}");
+export const lang = document.documentElement.lang || "en";
+
+// The page's translation of an English message, with {name} fields filled in.
+export function t(message, params = {}) {
+  const text = messages[message] ?? message;
+  return text.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
+}
 
 export function xsrfToken() {
   const meta = document.querySelector('meta[name="xsrf-token"]');
@@ -13,7 +23,7 @@ export async function errorMessage(response) {
   } catch (_) {
     // not JSON (e.g. a proxy's page): fall through
   }
-  return `The server answered ${response.status} ${response.statusText}`.trim();
+  return t("The server answered {status}.", { status: response.status });
 }
 
 // navigator.clipboard only exists in secure contexts; plain-HTTP installs fall back to a
@@ -48,9 +58,9 @@ export async function copyWithFeedback(button, text) {
   const ok = await copyText(text);
   const original = button.dataset.label || button.textContent;
   button.dataset.label = original;
-  button.textContent = ok ? "Copied!" : "Press Ctrl+C to copy";
+  button.textContent = ok ? t("Copied!") : t("Press Ctrl+C to copy");
   const status = button.closest(".copy-field")?.querySelector(".copy-status");
-  if (status) status.textContent = ok ? "Link copied to the clipboard." : "";
+  if (status) status.textContent = ok ? t("Link copied to the clipboard.") : "";
   setTimeout(() => {
     button.textContent = original;
   }, 1500);
@@ -65,7 +75,8 @@ export async function deleteImage(id) {
   if (response.status !== 204) throw new Error(await errorMessage(response));
 }
 
-const timeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+// Dates in the page's language, in the viewer's own time zone.
+const timeFormat = new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeStyle: "short" });
 
 export function localizeTimes(root = document) {
   for (const el of root.querySelectorAll("time[datetime]")) {
@@ -77,6 +88,9 @@ export function localizeTimes(root = document) {
   }
 }
 
+// Matches the server's sizes: "1,234.5 KB" in English, "1 234,5 КБ" in Russian.
 export function formatKb(sizeKb) {
-  return `${sizeKb.toLocaleString("en-US", { minimumFractionDigits: 1, maximumFractionDigits: 1 })} KB`;
+  const digits = { minimumFractionDigits: 1, maximumFractionDigits: 1 };
+  if (lang === "ru") return `${sizeKb.toLocaleString("ru-RU", digits).replace(/\s/g, "\u00a0")}\u00a0КБ`;
+  return `${sizeKb.toLocaleString("en-US", digits)} KB`;
 }

@@ -1,6 +1,6 @@
 // Every page: copy buttons, delete buttons and local times, wired by delegation so tiles
 // added later (live updates) work too.
-import { copyWithFeedback, deleteImage, localizeTimes } from "./common.js";
+import { copyWithFeedback, deleteImage, localizeTimes, t } from "./common.js";
 
 document.addEventListener("click", async (event) => {
   const copyButton = event.target.closest("[data-copy-from]");
@@ -12,13 +12,13 @@ document.addEventListener("click", async (event) => {
   const deleteButton = event.target.closest("[data-delete]");
   if (!deleteButton || deleteButton.disabled) return;
   const container = deleteButton.closest(".tile, .image-view");
-  const name = container?.querySelector(".tile-name, .view-title")?.textContent || "this image";
-  if (!window.confirm(`Delete ${name}? This cannot be undone.`)) return;
+  const name = container?.querySelector(".tile-name, .view-title")?.textContent || t("this image");
+  if (!window.confirm(t("Delete {name}? This cannot be undone.", { name }))) return;
   const id = deleteButton.dataset.delete;
   const errorBox = container?.querySelector(".tile-error");
   const label = deleteButton.textContent;
   deleteButton.disabled = true;
-  deleteButton.textContent = "Deleting…";
+  deleteButton.textContent = t("Deleting…");
   container?.classList.add("is-deleting");
   if (errorBox) errorBox.textContent = "";
   try {
@@ -34,6 +34,17 @@ document.addEventListener("click", async (event) => {
     window.location.assign(deleteButton.dataset.afterDelete);
   } else {
     document.dispatchEvent(new CustomEvent("image-deleted", { detail: { id: Number(id) } }));
+  }
+});
+
+// Arrow keys follow links marked data-hotkey (previous/next image), unless typing.
+document.addEventListener("keydown", (event) => {
+  if (event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
+  if (event.target.closest("input, textarea, select, [contenteditable]")) return;
+  const link = document.querySelector(`a[data-hotkey="${event.key}"]`);
+  if (link) {
+    event.preventDefault();
+    link.click();
   }
 });
 

@@ -1,6 +1,6 @@
 // The upload page: many files at once (picker, drag and drop, paste), one XHR per file with
 // its own progress bar, client-side checks first, the server's message on failure.
-import { copyWithFeedback, errorMessage, xsrfToken } from "./common.js";
+import { copyWithFeedback, errorMessage, formatKb, t, xsrfToken } from "./common.js";
 
 const MAX_BYTES = 5 * 1024 * 1024;
 const ALLOWED = /\.(jpe?g|png|gif)$/i;
@@ -28,7 +28,9 @@ function fail(item, message) {
 function succeed(item, image) {
   item.classList.add("is-done");
   item.querySelector("progress").value = 100;
-  item.querySelector(".upload-message").textContent = `Uploaded (${image.size_kb} KB)`;
+  item.querySelector(".upload-message").textContent = t("Uploaded ({size})", {
+    size: formatKb(image.size_kb),
+  });
   const row = item.querySelector(".upload-link");
   const field = row.querySelector("input");
   field.value = image.url;
@@ -39,15 +41,19 @@ function succeed(item, image) {
 function uploadOne(file) {
   const item = addItem(file.name);
   if (!ALLOWED.test(file.name)) {
-    fail(item, "Only .jpg, .jpeg, .png and .gif files are accepted.");
+    fail(item, t("Only .jpg, .jpeg, .png and .gif files are accepted."));
     return;
   }
   if (file.size === 0) {
-    fail(item, "The file is empty.");
+    fail(item, t("The file is empty."));
     return;
   }
   if (file.size > MAX_BYTES) {
-    fail(item, `The file is ${(file.size / 1048576).toFixed(1)} MB; the limit is 5 MB.`);
+    const size = (file.size / 1048576).toLocaleString(document.documentElement.lang, {
+      maximumFractionDigits: 1,
+      minimumFractionDigits: 1,
+    });
+    fail(item, t("The file is {size} MB; the limit is 5 MB.", { size }));
     return;
   }
   const data = new FormData();
@@ -62,7 +68,7 @@ function uploadOne(file) {
     if (xhr.status === 201) succeed(item, await response.json());
     else fail(item, await errorMessage(response));
   });
-  xhr.addEventListener("error", () => fail(item, "The upload failed: the connection was lost."));
+  xhr.addEventListener("error", () => fail(item, t("The upload failed: the connection was lost.")));
   xhr.open("POST", "/upload/");
   xhr.setRequestHeader("X-XSRFToken", xsrfToken());
   xhr.setRequestHeader("Accept", "application/json");
