@@ -1,5 +1,7 @@
 """`python -m server [--host H] [--port P]`: load config, set up logging, run the app.
 
+`python -m server thumbnails`: make the thumbnails that images lack, then exit.
+
 `python -m server check [--repair]`: compare the images folder with the database, log what
 disagrees (and with --repair fix it), exit 0 when consistent, 1 when problems remain, 2 when
 the check could not run.
@@ -13,7 +15,7 @@ import sys
 
 from dotenv import load_dotenv
 
-from server import integrity
+from server import backfill, integrity
 from server.app import serve
 from server.config import Config, ConfigError
 from server.logs import setup_logging
@@ -26,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--host", help="listen address (overrides HOST)")
     parser.add_argument("--port", type=int, help="listen port (overrides PORT)")
-    commands = parser.add_subparsers(dest="command", metavar="{check}")
+    commands = parser.add_subparsers(dest="command", metavar="{check,thumbnails}")
     check = commands.add_parser(
         "check",
         help="reconcile the images folder with the database and exit",
@@ -38,18 +40,29 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="delete rows whose file is missing, files with no row, and leftover temp files",
     )
+    commands.add_parser(
+        "thumbnails",
+        help="make the thumbnails that images lack and exit",
+        description="Make the WebP thumbnails of every image that has none (or lost their "
+        "files) and record them. Safe while the site runs. Exit status: 0 every image has "
+        "thumbnails, 1 some could not be made, 2 could not run.",
+    )
     args = parser.parse_args(argv)
 
     load_dotenv()  # real environment variables win over .env
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     if args.command == "check":
         overrides.setdefault("worker_name", "check")
+    if args.command == "thumbnails":
+        overrides.setdefault("worker_name", "thumbnails")
     try:
         config = Config.from_env(**overrides)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     setup_logging(config.log_level, config.worker_name)
+    if args.command == "thumbnails":
+        return asyncio.run(backfill.run_backfill(config))
     if args.command == "check":
         return asyncio.run(integrity.run_check(config, fix=args.repair))
     asyncio.run(serve(config))

@@ -20,8 +20,9 @@ from server.errors import (
     UnsupportedImage,
     UploadTooLarge,
 )
-from server.models import PER_PAGE, GalleryPage, Image, IncomingFile, NewImage, Viewer
+from server.models import PER_PAGE, GalleryPage, Image, IncomingFile, NewImage, Thumbnail, Viewer
 from server.storage import ImageStore
+from server.thumbnails import make_thumbnails
 
 ALLOWED_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif")
 MAX_NAME_LENGTH = 255
@@ -80,12 +81,14 @@ class Gallery:
         if not name.lower().endswith(ALLOWED_EXTENSIONS):
             raise UnsupportedImage("Only .jpg, .jpeg, .png and .gif files are accepted.")
         info = await asyncio.to_thread(imaging.identify, incoming.body, self.max_image_pixels)
+        thumbs = await self._make_thumbnails(incoming.body)
         body = incoming.body
         if self.strip_location:
             body = await asyncio.to_thread(imaging.strip_location, body, info.format)
         filename = self.store.new_filename(info.extension)
         await asyncio.to_thread(self.store.write, filename, body)
         try:
+            await asyncio.to_thread(self.store.write_thumbnails, filename, thumbs)
             image = await repository.insert_image(
                 self.pool,
                 NewImage(
@@ -96,13 +99,27 @@ class Gallery:
                     height=info.height,
                     format=info.format,
                     owner_hash=owner_hash,
+                    thumb_width=thumbs[0].width if thumbs else None,
+                    thumb_height=thumbs[0].height if thumbs else None,
                 ),
             )
         except BaseException:
             await asyncio.to_thread(self.store.delete, filename)
+            await asyncio.to_thread(self.store.delete_thumbnails, filename)
             raise
         logger.info("stored image {} ({} bytes) as {}", image.id, image.size, filename)
         return image
+
+    @staticmethod
+    async def _make_thumbnails(data: bytes) -> list[Thumbnail]:
+        """The upload's thumbnails, made in a worker thread. Pillow already decoded the
+        image once, so a failure here is our bug, not the visitor's: the image is stored
+        without thumbnails (the gallery shows the original; the backfill retries)."""
+        try:
+            return await asyncio.to_thread(make_thumbnails, data)
+        except Exception:
+            logger.exception("could not make thumbnails; storing the image without them")
+            return []
 
     def _single_file(self, files: list[IncomingFile]) -> IncomingFile:
         if not files:
@@ -121,13 +138,12 @@ class Gallery:
         return incoming
 
     async def page(self, number: int) -> GalleryPage:
-        total = await repository.count_images(self.pool)
+        total, images = await repository.list_page(self.pool, PER_PAGE, (number - 1) * PER_PAGE)
         pages = max(1, math.ceil(total / PER_PAGE))
         if number > pages:
             raise PageNotFound(
                 "This page is past the end of the gallery (pages: {pages}).", pages=pages
             )
-        images = await repository.list_images(self.pool, PER_PAGE, (number - 1) * PER_PAGE)
         return GalleryPage(number, pages, PER_PAGE, total, images)
 
     async def get(self, image_id: int) -> Image:
@@ -148,6 +164,7 @@ class Gallery:
             raise ImageNotFound()
         if not await asyncio.to_thread(self.store.delete, image.filename):
             logger.warning("image {} had no file {} on disk", image_id, image.filename)
+        await asyncio.to_thread(self.store.delete_thumbnails, image.filename)
         logger.info("deleted image {} ({})", image_id, image.filename)
 
     async def check_health(self) -> None:

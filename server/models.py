@@ -9,6 +9,15 @@ from datetime import datetime
 from typing import Any
 
 PER_PAGE = 12
+# Thumbnails: WebP, this many pixels on the long side (the 1x and the 2x variant for
+# srcset), stored as thumbs/<the image's 32 hex characters>-<side>.webp.
+THUMB_SIDE = 320
+THUMB_SIDES = (THUMB_SIDE, 2 * THUMB_SIDE)
+
+
+def thumb_name(filename: str, side: int) -> str:
+    """The thumbnail file of a stored image, relative to the images folder."""
+    return f"thumbs/{filename.partition('.')[0]}-{side}.webp"
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,10 +33,20 @@ class Image:
     format: str
     owner_hash: str
     uploaded_at: datetime
+    thumb_width: int | None = None  # None: no thumbnail yet (the gallery shows the original)
+    thumb_height: int | None = None
 
     @property
     def size_kb(self) -> float:
         return round(self.size / 1024, 1)
+
+    @property
+    def has_thumbnail(self) -> bool:
+        return self.thumb_width is not None and self.thumb_height is not None
+
+    def thumb_path(self, density: int = 1) -> str:
+        """The 1x or 2x thumbnail's path on the site, e.g. `/images/thumbs/<hex>-320.webp`."""
+        return f"/images/{thumb_name(self.filename, THUMB_SIDE * density)}"
 
     def to_public_dict(self, base_url: str) -> dict[str, Any]:
         """The image object of the JSON API; `base_url` is how the visitor sees the site."""
@@ -42,6 +61,17 @@ class Image:
             "width": self.width,
             "height": self.height,
             "format": self.format,
+            **self._thumbnail_dict(base_url),
+        }
+
+    def _thumbnail_dict(self, base_url: str) -> dict[str, Any]:
+        if not self.has_thumbnail:
+            return dict.fromkeys(("thumb_url", "thumb_2x_url", "thumb_width", "thumb_height"))
+        return {
+            "thumb_url": base_url + self.thumb_path(1),
+            "thumb_2x_url": base_url + self.thumb_path(2),
+            "thumb_width": self.thumb_width,
+            "thumb_height": self.thumb_height,
         }
 
 
@@ -56,6 +86,18 @@ class NewImage:
     height: int
     format: str
     owner_hash: str
+    thumb_width: int | None = None
+    thumb_height: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Thumbnail:
+    """One encoded WebP thumbnail of an upload."""
+
+    side: int  # the long side it was made for (a member of THUMB_SIDES)
+    width: int
+    height: int
+    data: bytes
 
 
 @dataclass(frozen=True, slots=True)

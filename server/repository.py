@@ -20,7 +20,10 @@ from server.models import Image, ImageEvent, NewImage
 
 EVENTS_CHANNEL = "image_events"
 
-_IMAGE_COLUMNS = "id, filename, original_name, size, width, height, format, owner_hash, uploaded_at"
+_IMAGE_COLUMNS = (
+    "id, filename, original_name, size, width, height, format, owner_hash, uploaded_at,"
+    " thumb_width, thumb_height"
+)
 
 
 @asynccontextmanager
@@ -34,7 +37,9 @@ async def _connection(pool: AsyncConnectionPool) -> AsyncIterator[AsyncConnectio
 
 
 async def _count(conn: AsyncConnection) -> int:
-    cur = await conn.execute("SELECT count(*) FROM images")
+    """O(1): the triggers of migration 002 keep the count in `image_total`. Read inside a
+    write's transaction, it includes that write (the write holds the row until commit)."""
+    cur = await conn.execute("SELECT total FROM image_total")
     row = await cur.fetchone()
     assert row is not None
     return int(row[0])
@@ -48,8 +53,9 @@ async def insert_image(pool: AsyncConnectionPool, new: NewImage) -> Image:
     async with _connection(pool) as conn, conn.transaction():
         cur = conn.cursor(row_factory=class_row(Image))
         await cur.execute(
-            "INSERT INTO images (filename, original_name, size, width, height, format, owner_hash)"
-            f" VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {_IMAGE_COLUMNS}",
+            "INSERT INTO images (filename, original_name, size, width, height, format, owner_hash,"
+            " thumb_width, thumb_height)"
+            f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_IMAGE_COLUMNS}",
             (
                 new.filename,
                 new.original_name,
@@ -58,6 +64,8 @@ async def insert_image(pool: AsyncConnectionPool, new: NewImage) -> Image:
                 new.height,
                 new.format,
                 new.owner_hash,
+                new.thumb_width,
+                new.thumb_height,
             ),
         )
         image = await cur.fetchone()
@@ -94,13 +102,66 @@ async def count_images(pool: AsyncConnectionPool) -> int:
         return await _count(conn)
 
 
+# A page of the gallery, newest first (ids only grow). The inner query walks only the
+# primary key index (an index-only scan: 12 ids, skipping `offset` index entries, no table
+# rows); the outer one then fetches just those 12 rows. Pages in the older half are counted
+# from the other end, so the walk never passes more than half the index: the last page is
+# as cheap as the first.
+_NEWEST_FIRST = (
+    f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id IN"
+    " (SELECT id FROM images ORDER BY id DESC LIMIT %s OFFSET %s) ORDER BY id DESC"
+)
+_OLDEST_FIRST = (
+    f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id IN"
+    " (SELECT id FROM images ORDER BY id ASC LIMIT %s OFFSET %s) ORDER BY id DESC"
+)
+
+
+def page_query(total: int, limit: int, offset: int) -> tuple[str, tuple[int, int]]:
+    """The query (and its parameters) for rows offset..offset+limit-1, newest first."""
+    if offset < total / 2:
+        return _NEWEST_FIRST, (limit, offset)
+    # Positions counted from the oldest row: the same rows, reached from the near end.
+    from_oldest = max(0, total - offset - limit)
+    return _OLDEST_FIRST, (total - offset - from_oldest, from_oldest)
+
+
+async def list_page(pool: AsyncConnectionPool, limit: int, offset: int) -> tuple[int, list[Image]]:
+    """(total, rows offset..offset+limit-1 newest first), both from one snapshot, so the
+    page always agrees with the total even while others upload or delete."""
+    async with _connection(pool) as conn:
+        async with conn.pipeline():
+            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            total = await _count(conn)
+        if offset >= total:
+            return total, []
+        cur = conn.cursor(row_factory=class_row(Image))
+        await cur.execute(*page_query(total, limit, offset))
+        return total, await cur.fetchall()
+
+
 async def list_images(pool: AsyncConnectionPool, limit: int, offset: int) -> list[Image]:
-    """Newest first; ids only grow, so the primary key index serves the order."""
+    """Rows offset..offset+limit-1, newest first."""
+    return (await list_page(pool, limit, offset))[1]
+
+
+async def set_thumbnail(pool: AsyncConnectionPool, image_id: int, width: int, height: int) -> bool:
+    """Record that an image's thumbnails exist; False when the image is gone."""
+    async with _connection(pool) as conn:
+        cur = await conn.execute(
+            "UPDATE images SET thumb_width = %s, thumb_height = %s WHERE id = %s",
+            (width, height, image_id),
+        )
+        return cur.rowcount == 1
+
+
+async def images_after(pool: AsyncConnectionPool, after_id: int, limit: int) -> list[Image]:
+    """Up to `limit` images with ids above `after_id`, oldest first (to walk every row)."""
     async with _connection(pool) as conn:
         cur = conn.cursor(row_factory=class_row(Image))
         await cur.execute(
-            f"SELECT {_IMAGE_COLUMNS} FROM images ORDER BY id DESC LIMIT %s OFFSET %s",
-            (limit, offset),
+            f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id > %s ORDER BY id LIMIT %s",
+            (after_id, limit),
         )
         return await cur.fetchall()
 

@@ -5,12 +5,17 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from server.models import THUMB_SIDES, Thumbnail, thumb_name
 
 # Every stored file is named by the server: 32 hex characters and the real extension.
 FILENAME_RE = re.compile(r"^[0-9a-f]{32}\.(?:jpg|png|gif)$")
 TEMP_PREFIX = ".tmp-"
+# Thumbnails live in this subfolder, named after their image (see models.thumb_name).
+THUMBS_DIR = "thumbs"
 
 
 @dataclass
@@ -28,8 +33,10 @@ class ImageStore:
 
     def ensure(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / THUMBS_DIR).mkdir(exist_ok=True)
         # nginx runs as another user: it needs to list nothing, only open files by name.
         os.chmod(self.root, 0o755)
+        os.chmod(self.root / THUMBS_DIR, 0o755)
 
     @staticmethod
     def new_filename(extension: str) -> str:
@@ -42,7 +49,9 @@ class ImageStore:
 
     def write(self, filename: str, data: bytes) -> None:
         """Write all of `data` under `filename` or nothing: a temp file renamed into place."""
-        final = self.path(filename)
+        self._write_atomically(self.path(filename), data)
+
+    def _write_atomically(self, final: Path, data: bytes) -> None:
         temp = self.root / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -66,6 +75,38 @@ class ImageStore:
 
     def exists(self, filename: str) -> bool:
         return self.path(filename).is_file()
+
+    def thumb_path(self, filename: str, side: int) -> Path:
+        self.path(filename)  # only generated image names have thumbnails
+        return self.root / thumb_name(filename, side)
+
+    def write_thumbnails(self, filename: str, thumbnails: Iterable[Thumbnail]) -> None:
+        """All of them or none. Each is atomic like `write`: its temp file sits in the images
+        folder (where leftovers are looked for) and is renamed into the thumbnails folder."""
+        folder = self.root / THUMBS_DIR
+        if not folder.is_dir():  # e.g. an images folder restored from an older backup
+            folder.mkdir(exist_ok=True)
+            os.chmod(folder, 0o755)
+        try:
+            for thumbnail in thumbnails:
+                self._write_atomically(self.thumb_path(filename, thumbnail.side), thumbnail.data)
+        except BaseException:
+            self.delete_thumbnails(filename)
+            raise
+
+    def delete_thumbnails(self, filename: str) -> int:
+        """Remove every thumbnail of `filename`; returns how many there were."""
+        removed = 0
+        for side in THUMB_SIDES:
+            try:
+                self.thumb_path(filename, side).unlink()
+                removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
+
+    def has_thumbnails(self, filename: str) -> bool:
+        return all(self.thumb_path(filename, side).is_file() for side in THUMB_SIDES)
 
     def stored_names(self) -> set[str]:
         return {p.name for p in self.root.iterdir() if FILENAME_RE.fullmatch(p.name)}

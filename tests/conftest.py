@@ -19,6 +19,7 @@ from scripts.launch import RunningStack, running_stack
 from scripts.pgcluster import PostgresCluster
 from server.config import Config
 from server.db import make_pool, migrate, open_pool
+from server.models import THUMB_SIDES, thumb_name
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -97,7 +98,10 @@ class Stack:
         return self.running.images_dir
 
     def files(self) -> set[str]:
-        return {p.name for p in self.images_dir.iterdir()}
+        """Every file under the images folder (thumbnails as `thumbs/<name>`)."""
+        return {
+            str(p.relative_to(self.images_dir)) for p in self.images_dir.rglob("*") if p.is_file()
+        }
 
     def rows(self) -> int:
         with psycopg.connect(self.database_url) as conn:
@@ -109,8 +113,14 @@ class Stack:
         """Empty the gallery (rows and files) between tests."""
         with psycopg.connect(self.database_url) as conn:
             conn.execute("TRUNCATE images RESTART IDENTITY")
-        for path in self.images_dir.iterdir():
-            path.unlink()
+        for path in self.images_dir.rglob("*"):
+            if path.is_file():  # the thumbs/ folder stays: the backends made it at start
+                path.unlink()
+
+
+def stored_files(filename: str) -> set[str]:
+    """What one upload leaves in the images folder: the file and its thumbnails."""
+    return {filename, *(thumb_name(filename, side) for side in THUMB_SIDES)}
 
 
 @pytest.fixture(scope="session")

@@ -43,3 +43,27 @@ def pad_png_to(data: bytes, total: int) -> bytes:
     padded = data[:iend] + chunk + data[iend:]
     assert len(padded) == total, (len(padded), total)
     return padded
+
+
+def make_photo(width: int, height: int, seed: int = 0, quality: int = 90) -> bytes:
+    """A JPEG that compresses like a photograph: smooth colour fields, shapes with soft
+    edges and sensor-like grain (flat colours or pure noise would flatter or punish the
+    thumbnails). Deterministic for a given seed."""
+    import random
+
+    from PIL import ImageDraw, ImageFilter
+
+    rng = random.Random(seed)
+    img = Image.frombytes("RGB", (16, 12), rng.randbytes(16 * 12 * 3)).resize(
+        (width, height), Image.Resampling.BICUBIC
+    )
+    draw = ImageDraw.Draw(img)
+    for _ in range(200):
+        x, y = rng.randrange(width), rng.randrange(height)
+        r = rng.randrange(width // 100 + 1, width // 12 + 2)
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=tuple(rng.randbytes(3)))
+    img = img.filter(ImageFilter.GaussianBlur(2))
+    grain = Image.effect_noise((width, height), 24).convert("RGB")
+    out = BytesIO()
+    Image.blend(img, grain, 0.2).save(out, "JPEG", quality=quality)
+    return out.getvalue()

@@ -33,7 +33,7 @@ from tests.browser_helpers import (
     mark_page,
     paste_file,
 )
-from tests.conftest import Stack
+from tests.conftest import Stack, stored_files
 from tests.images import make_image, make_noise_jpeg
 
 expect.set_options(timeout=TIMEOUT_MS)
@@ -131,7 +131,7 @@ def test_upload_see_the_tile_open_it_copy_the_link_and_delete_it(
     url = expect_uploaded(page, "Holiday <photo>.png")
     assert url.startswith(site.url + "/images/")
     assert site.rows() == 1
-    assert site.files() == {url.rsplit("/", 1)[1]}
+    assert site.files() == stored_files(url.rsplit("/", 1)[1])
 
     page.goto("/images/")
     expect_live(page)
@@ -143,9 +143,15 @@ def test_upload_see_the_tile_open_it_copy_the_link_and_delete_it(
     assert abs(datetime.now(UTC) - stamp) < timedelta(minutes=2)
     shown = tile.locator(".tile-time").inner_text().replace("\u202f", " ")
     assert shown == en_us_medium_short(stamp)
+    # The tile shows the WebP thumbnail (64 px wide: never enlarged), served by nginx.
+    stem = url.rsplit("/", 1)[1].split(".")[0]
     thumbnail = tile.locator("img")
-    expect(thumbnail).to_have_attribute("src", re.compile(DIRECT_LINK))
-    expect(thumbnail).to_have_js_property("naturalWidth", 64)  # served by nginx
+    expect(thumbnail).to_have_attribute("src", f"/images/thumbs/{stem}-320.webp")
+    expect(thumbnail).to_have_attribute(
+        "srcset", f"/images/thumbs/{stem}-320.webp 1x, /images/thumbs/{stem}-640.webp 2x"
+    )
+    expect(thumbnail).to_have_attribute("loading", "lazy")
+    expect(thumbnail).to_have_js_property("naturalWidth", 64)
 
     tile.locator(".tile-link").click()
     expect(page).to_have_url(re.compile(r"/view/\d+$"))
@@ -203,7 +209,10 @@ def test_an_upload_shows_up_in_every_open_tab_and_a_delete_disappears_from_them(
         tile = tab.locator("#gallery-grid .tile").first
         expect(tab.locator("#gallery-grid .tile")).to_have_count(2)
         expect(tile.locator(".tile-name")).to_have_text("live.png")
-        expect(tile.locator("img")).to_have_attribute("src", f"/images/{filename}")
+        thumb = f"/images/thumbs/{filename.split('.')[0]}"
+        img = tile.locator("img")
+        expect(img).to_have_attribute("src", re.compile(rf"{thumb}-320\.webp$"))
+        expect(img).to_have_attribute("srcset", re.compile(rf"{thumb}-640\.webp 2x$"))
         expect(tab.locator("#gallery-total")).to_have_text("2 images")
     for tab in (tab_a, tab_b):
         expect(tab.locator(".tile-delete")).to_have_count(2)
@@ -292,7 +301,7 @@ def test_dropped_and_pasted_images_are_uploaded(context: BrowserContext, site: S
         ("pasted.jpg", "JPEG", len(pasted)),
         ("dropped.gif", "GIF", len(dropped)),
     ]
-    assert site.files() == {i["filename"] for i in images}
+    assert site.files() == {f for i in images for f in stored_files(i["filename"])}
 
 
 def test_a_file_the_server_refuses_shows_the_servers_message(

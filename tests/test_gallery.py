@@ -51,7 +51,7 @@ def test_25_uploads_make_pages_of_12_12_and_1_newest_first(browser: Browser) -> 
     assert html.count('<li class="tile" data-id=') == 1
     first = uploaded[0]
     assert first["original_name"] in html
-    assert f"/images/{first['filename']}" in html
+    assert f"/images/thumbs/{first['filename'].split('.')[0]}-320.webp" in html  # the tile
     assert f"/view/{first['id']}" in html
     assert f"{first['size'] / 1024:.1f} KB" in html
     assert re.search(r"<time[^>]+datetime=\"\d{4}-\d\d-\d\dT\d\d:\d\d", html)

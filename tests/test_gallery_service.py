@@ -23,6 +23,7 @@ from server.errors import (
 from server.gallery import Gallery, clean_original_name, parse_page_number
 from server.models import IncomingFile, Viewer
 from server.storage import ImageStore
+from tests.conftest import stored_files
 from tests.images import make_image
 
 OWNER = "b" * 64
@@ -40,14 +41,16 @@ def gallery(pool: AsyncConnectionPool, tmp_path: Path) -> Gallery:
 
 
 def files_in(gallery: Gallery) -> list[str]:
-    return sorted(p.name for p in gallery.store.root.iterdir())
+    """Every file under the images folder, thumbnails included (as `thumbs/<name>`)."""
+    root = gallery.store.root
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
 async def test_upload_stores_file_and_row(gallery: Gallery) -> None:
     data = make_image("JPEG")
     image = await gallery.upload([IncomingFile("Holiday.JPG", data)], OWNER)
     assert image.original_name == "Holiday.JPG"
-    assert files_in(gallery) == [image.filename]
+    assert files_in(gallery) == sorted(stored_files(image.filename))
     assert gallery.store.path(image.filename).read_bytes() == data
     assert (await gallery.get(image.id)) == image
 

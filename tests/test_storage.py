@@ -38,7 +38,7 @@ def test_a_failed_write_leaves_neither_file_nor_temp_file(store: ImageStore) -> 
     name = store.new_filename(".png")
     with pytest.raises(TypeError):
         store.write(name, "not bytes")  # type: ignore[arg-type]
-    assert list(store.root.iterdir()) == []
+    assert [p for p in store.root.rglob("*") if p.is_file()] == []
 
 
 def test_a_write_that_cannot_be_renamed_leaves_nothing(store: ImageStore) -> None:

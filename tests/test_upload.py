@@ -8,7 +8,7 @@ import re
 import httpx
 import pytest
 
-from tests.conftest import Browser, Stack
+from tests.conftest import Browser, Stack, stored_files
 from tests.images import make_image, pad_png_to
 
 FIVE_MB = 5 * 1024 * 1024
@@ -53,7 +53,7 @@ def test_upload_returns_the_image_object_and_nginx_serves_the_file(
     assert served.headers["content-type"] == f"image/{'jpeg' if fmt == 'JPEG' else fmt.lower()}"
     assert served.headers["x-content-type-options"] == "nosniff"
     assert "immutable" in served.headers["cache-control"]
-    assert site.files() == {image["filename"]}
+    assert site.files() == stored_files(image["filename"])
 
 
 def test_a_png_named_jpg_is_stored_under_its_true_extension(browser: Browser) -> None:
@@ -87,7 +87,7 @@ def test_original_name_is_data_never_a_path_and_is_escaped(site: Stack, browser:
     for page in (browser.get("/images/").text, browser.get(f"/view/{image['id']}").text):
         assert "&lt;img src=x onerror=alert(1)&gt;.png" in page
         assert "<img src=x" not in page
-    assert site.files() == {image["filename"]}
+    assert site.files() == stored_files(image["filename"])
 
 
 # The full hostile corpus is in tests/test_hostile_uploads.py; these pin the messages.

@@ -26,10 +26,18 @@ function buildTile(image) {
   const link = tile.querySelector(".tile-link");
   link.href = `/view/${image.id}`;
   const img = tile.querySelector("img");
-  img.src = `/images/${image.filename}`;
   img.alt = image.original_name;
-  img.width = image.width;
-  img.height = image.height;
+  if (image.thumb_url) {
+    // The small WebP thumbnail (and its 2x twin for dense screens), as the server renders it.
+    img.src = image.thumb_url;
+    img.srcset = `${image.thumb_url} 1x, ${image.thumb_2x_url} 2x`;
+    img.width = image.thumb_width;
+    img.height = image.thumb_height;
+  } else {
+    img.src = image.url; // no thumbnail yet: the original
+    img.width = image.width;
+    img.height = image.height;
+  }
   const name = tile.querySelector(".tile-name");
   name.textContent = image.original_name;
   name.title = image.original_name;

@@ -1,0 +1,149 @@
+"""server.gallery and server.backfill: every upload gets its thumbnails, they go with the
+image, nothing is left behind on failure, and the backfill makes the missing ones."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image as PILImage
+from psycopg_pool import AsyncConnectionPool
+
+from server import repository
+from server.backfill import backfill
+from server.gallery import Gallery
+from server.models import THUMB_SIDES, IncomingFile, Viewer, thumb_name
+from server.storage import ImageStore
+from tests.conftest import stored_files
+from tests.images import make_image, make_photo
+
+OWNER = "b" * 64
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def gallery(pool: AsyncConnectionPool, tmp_path: Path) -> Gallery:
+    store = ImageStore(tmp_path / "images")
+    store.ensure()
+    return Gallery(pool, store, max_upload_bytes=5 * 1024 * 1024, max_image_pixels=40_000_000)
+
+
+def files_in(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+async def test_an_upload_stores_webp_thumbnails_and_records_their_size(gallery: Gallery) -> None:
+    image = await gallery.upload([IncomingFile("photo.jpg", make_photo(1600, 1200))], OWNER)
+    assert (image.thumb_width, image.thumb_height) == (320, 240)
+    assert files_in(gallery.store.root) == sorted(stored_files(image.filename))
+    for side in THUMB_SIDES:
+        with PILImage.open(gallery.store.root / thumb_name(image.filename, side)) as img:
+            assert img.format == "WEBP" and max(img.size) == side
+    assert await gallery.get(image.id) == image
+    listed = (await gallery.page(1)).images
+    assert listed == [image]
+
+
+async def test_a_failing_insert_leaves_no_thumbnail(
+    gallery: Gallery, pool: AsyncConnectionPool
+) -> None:
+    async with pool.connection() as conn:
+        await conn.execute(
+            "ALTER TABLE images ADD CONSTRAINT test_reject_thumbs"
+            f" CHECK (owner_hash <> '{'f' * 64}') NOT VALID"
+        )
+    try:
+        with pytest.raises(Exception, match="test_reject_thumbs"):
+            await gallery.upload([IncomingFile("a.jpg", make_photo(800, 600))], "f" * 64)
+    finally:
+        async with pool.connection() as conn:
+            await conn.execute("ALTER TABLE images DROP CONSTRAINT test_reject_thumbs")
+    assert files_in(gallery.store.root) == []
+
+
+async def test_a_thumbnail_that_cannot_be_written_undoes_the_upload(
+    gallery: Gallery, pool: AsyncConnectionPool
+) -> None:
+    # A folder where the 2x thumbnail must go: renaming it into place fails.
+    name = "0" * 32 + ".png"
+    gallery.store.new_filename = lambda ext: name  # type: ignore[method-assign]
+    blocker = gallery.store.thumb_path(name, THUMB_SIDES[1])
+    blocker.mkdir()
+    with pytest.raises(OSError):
+        await gallery.upload([IncomingFile("a.png", make_image("PNG", (900, 700)))], OWNER)
+    blocker.rmdir()
+    assert files_in(gallery.store.root) == []
+    assert await repository.count_images(pool) == 0
+
+
+async def test_delete_removes_the_thumbnails(gallery: Gallery) -> None:
+    image = await gallery.upload([IncomingFile("a.gif", make_image("GIF", (500, 400)))], OWNER)
+    await gallery.delete(image.id, Viewer(owner_hash=OWNER))
+    assert files_in(gallery.store.root) == []
+
+
+async def make_unthumbnailed(gallery: Gallery, pool: AsyncConnectionPool, count: int) -> list[int]:
+    """Uploads as they were before thumbnails existed: files and rows, no thumbnails."""
+    ids = []
+    for n in range(count):
+        image = await gallery.upload([IncomingFile(f"{n}.jpg", make_photo(900, 600, n))], OWNER)
+        gallery.store.delete_thumbnails(image.filename)
+        ids.append(image.id)
+    async with pool.connection() as conn:
+        await conn.execute("UPDATE images SET thumb_width = NULL, thumb_height = NULL")
+    return ids
+
+
+async def test_backfill_makes_missing_thumbnails_and_skips_what_it_cannot(
+    gallery: Gallery, pool: AsyncConnectionPool
+) -> None:
+    ids = await make_unthumbnailed(gallery, pool, 4)
+    # One row keeps its size but lost a file; one image has no file at all.
+    kept = await gallery.upload([IncomingFile("k.png", make_image("PNG", (700, 350)))], OWNER)
+    gallery.store.thumb_path(kept.filename, THUMB_SIDES[1]).unlink()
+    lost = await repository.get_image(pool, ids[0])
+    assert lost is not None
+    gallery.store.path(lost.filename).unlink()
+
+    result = await backfill(pool, gallery.store, workers=2)
+    assert (result.checked, result.made, result.missing_files, result.failed) == (5, 4, 1, 0)
+    for image_id in [*ids[1:], kept.id]:
+        image = await repository.get_image(pool, image_id)
+        assert image is not None and image.has_thumbnail
+        assert gallery.store.has_thumbnails(image.filename)
+    assert (await repository.get_image(pool, kept.id)) == kept  # same size recorded
+    again = await backfill(pool, gallery.store)
+    assert (again.checked, again.made) == (5, 0)
+
+
+def run_command(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "server", "thumbnails"],
+        cwd=REPO,
+        env=os.environ | {"LOG_LEVEL": "INFO"} | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def test_the_thumbnails_command(
+    pool: AsyncConnectionPool, gallery: Gallery, unit_database_url: str
+) -> None:
+    ids = await make_unthumbnailed(gallery, pool, 2)
+    env = {"DATABASE_URL": unit_database_url, "IMAGES_DIR": str(gallery.store.root)}
+    done = await asyncio.to_thread(run_command, env)
+    assert done.returncode == 0, done.stderr
+    assert "2 images checked, 2 made" in done.stderr
+    names = files_in(gallery.store.root)
+    assert len([n for n in names if n.startswith("thumbs/")]) == 2 * len(ids)
+    for image_id in ids:
+        image = await repository.get_image(pool, image_id)
+        assert image is not None and image.has_thumbnail
+
+    nowhere = await asyncio.to_thread(run_command, env | {"IMAGES_DIR": "/nonexistent/images"})
+    assert nowhere.returncode == 2
