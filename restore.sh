@@ -9,15 +9,58 @@
 # environment, otherwise through the Compose containers `db` and `backend`.
 #
 # Order: both files are checked first; the image files are unpacked beside the live ones; the
-# dump is restored in one transaction (all or nothing, the app keeps running); then image files
-# the backup does not have are removed. Should the database step fail, the images folder is put
-# back as it was. Open galleries are told to refresh.
+# public schema is emptied and the dump restored in one transaction (all or nothing, the app
+# keeps running); then image files the backup does not have are removed. Should the database
+# step fail, the images folder is put back as it was. Open galleries are told to refresh.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=scripts/backup-common.sh
 source "${repo}/scripts/backup-common.sh"
 prog="restore.sh"
+# Runs first, in the restore's transaction: drop every table, view, sequence and function of
+# the public schema (not the schema itself, whose owner and grants stay). The dump's own
+# DROP ... IF EXISTS only covers what the backup has; a table a later version of the app
+# added would survive next to the older schema_migrations, and the app's next start would
+# fail to re-create it. Objects that belong to extensions are left alone.
+EMPTY_SCHEMA_SQL="
+SET client_min_messages = warning;
+DO \$restore\$
+DECLARE
+    statement text;
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', '', true);
+    FOR statement IN
+        SELECT command FROM (
+            SELECT 1 AS step, format('DROP %s IF EXISTS %s CASCADE',
+                       CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+                           WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE'
+                           ELSE 'TABLE' END,
+                       c.oid::pg_catalog.regclass) AS command
+            FROM pg_catalog.pg_class c
+            WHERE c.relnamespace = 'public'::pg_catalog.regnamespace
+              AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+              AND NOT EXISTS (  -- extension members, and sequences their table owns
+                  SELECT FROM pg_catalog.pg_depend d
+                  WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                    AND d.objid = c.oid AND d.deptype IN ('e', 'a', 'i'))
+            UNION ALL
+            SELECT 2, format('DROP ROUTINE IF EXISTS %s CASCADE', p.oid::pg_catalog.regprocedure)
+            FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'public'::pg_catalog.regnamespace
+              AND NOT EXISTS (
+                  SELECT FROM pg_catalog.pg_depend d
+                  WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                    AND d.objid = p.oid AND d.deptype = 'e')
+        ) AS drops
+        ORDER BY step
+    LOOP
+        EXECUTE statement;
+    END LOOP;
+END
+\$restore\$;
+RESET client_min_messages;
+"
 # server/repository.py's EVENTS_CHANNEL: every backend process relays this to its open
 # galleries, which then reload their page (the restore changed everything at once).
 RESYNC_SQL="SELECT pg_notify('image_events', '{\"type\": \"resync\"}');"
@@ -116,7 +159,7 @@ if ((with_images)); then
 fi
 
 log "restoring the database from ${dump}"
-if ! { cat -- "${dump}" && echo "${RESYNC_SQL}"; } |
+if ! { echo "${EMPTY_SCHEMA_SQL}" && cat -- "${dump}" && echo "${RESYNC_SQL}"; } |
     run_psql -q -v ON_ERROR_STOP=1 --single-transaction -f - >/dev/null; then
     if [[ -n "${added}" ]]; then
         log "putting the images folder back as it was"

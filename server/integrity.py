@@ -1,5 +1,6 @@
 """Reconcile the images folder with the database: rows whose file is missing, image files
-with no row, leftover temp files. Reports through loguru; `repair` fixes what it found.
+and thumbnails with no row, leftover temp files. Reports through loguru; `repair` fixes what
+it found. (Images that lack thumbnails are `python -m server thumbnails`' job.)
 
 Runs report-only at every start (`server.app.serve`) and on demand as
 `python -m server check [--repair]`.
@@ -19,7 +20,7 @@ from server import repository
 from server.config import Config
 from server.db import make_pool, migrate, open_pool
 from server.errors import ServiceUnavailable
-from server.storage import ImageStore
+from server.storage import THUMB_FILE_RE, THUMBS_DIR, ImageStore
 
 # An upload writes its file a moment before it inserts the row, and a temp file lives for the
 # length of one write. Younger entries may belong to an upload in flight in another process:
@@ -40,12 +41,18 @@ class IntegrityReport:
     files: int = 0
     rows_without_file: dict[str, int] = field(default_factory=dict)  # filename -> id
     files_without_row: list[str] = field(default_factory=list)
+    thumbnails_without_row: list[str] = field(default_factory=list)  # names in THUMBS_DIR
     temp_files: list[str] = field(default_factory=list)
     other_entries: list[str] = field(default_factory=list)  # not ours: reported, left alone
 
     @property
     def problems(self) -> int:
-        return len(self.rows_without_file) + len(self.files_without_row) + len(self.temp_files)
+        return (
+            len(self.rows_without_file)
+            + len(self.files_without_row)
+            + len(self.thumbnails_without_row)
+            + len(self.temp_files)
+        )
 
     @property
     def consistent(self) -> bool:
@@ -56,6 +63,7 @@ class IntegrityReport:
 class RepairResult:
     rows_deleted: int = 0
     files_deleted: int = 0
+    thumbnails_deleted: int = 0
     temp_files_deleted: int = 0
     refused: str | None = None  # why rows were left alone, when they were
 
@@ -68,6 +76,7 @@ async def inspect(
     recorded = await repository.filename_ids(pool)
     inventory = await asyncio.to_thread(store.inventory)
     settled_before = (time.time() if now is None else now) - IN_FLIGHT_SECONDS
+    recorded_stems = {name.partition(".")[0] for name in recorded}
     return IntegrityReport(
         rows=len(recorded),
         files=len(inventory.images),
@@ -81,11 +90,22 @@ async def inspect(
             for name, mtime in inventory.images.items()
             if name not in recorded and mtime < settled_before
         ),
+        thumbnails_without_row=sorted(
+            name
+            for name, mtime in inventory.thumbnails.items()
+            if _thumbnail_stem(name) not in recorded_stems and mtime < settled_before
+        ),
         temp_files=sorted(
             name for name, mtime in inventory.temp_files.items() if mtime < settled_before
         ),
         other_entries=inventory.other,
     )
+
+
+def _thumbnail_stem(name: str) -> str:
+    match = THUMB_FILE_RE.fullmatch(name)
+    assert match is not None
+    return match.group(1)
 
 
 def _sample(items: list[str]) -> str:
@@ -107,6 +127,13 @@ def log_report(report: IntegrityReport, store: ImageStore) -> None:
             len(report.files_without_row),
             store.root,
             _sample(report.files_without_row),
+        )
+    if report.thumbnails_without_row:
+        logger.warning(
+            "integrity: {} thumbnail(s) in {} have no row: {}",
+            len(report.thumbnails_without_row),
+            store.root / THUMBS_DIR,
+            _sample(report.thumbnails_without_row),
         )
     if report.temp_files:
         logger.warning(
@@ -134,8 +161,8 @@ async def repair(
     pool: AsyncConnectionPool, store: ImageStore, report: IntegrityReport
 ) -> RepairResult:
     """Delete rows whose file is missing (through the repository, so every live gallery hears
-    `image.deleted`), image files with no row, and leftover temp files. Each is checked again
-    just before it goes, so an image that changed meanwhile is left alone."""
+    `image.deleted`), image files and thumbnails with no row, and leftover temp files. Each is
+    checked again just before it goes, so an image that changed meanwhile is left alone."""
     result = RepairResult()
     if report.rows_without_file and report.files == 0:
         # Every file missing at once is a wrong or unmounted IMAGES_DIR far more often than
@@ -151,13 +178,24 @@ async def repair(
                 continue
             if await repository.delete_image(pool, image_id) is not None:
                 result.rows_deleted += 1
+                result.thumbnails_deleted += await asyncio.to_thread(store.delete_thumbnails, name)
                 logger.info("integrity: deleted image {} (its file {} is missing)", image_id, name)
     for name in report.files_without_row:
         if await repository.filename_is_recorded(pool, name):
             continue
         if await asyncio.to_thread(store.delete, name):
             result.files_deleted += 1
+            result.thumbnails_deleted += await asyncio.to_thread(store.delete_thumbnails, name)
             logger.info("integrity: deleted {} (no row)", name)
+    if report.thumbnails_without_row:
+        # Thumbnails are named after their image's stem; rows are looked at once more.
+        recorded_stems = {n.partition(".")[0] for n in await repository.filename_ids(pool)}
+        for name in report.thumbnails_without_row:
+            if _thumbnail_stem(name) in recorded_stems:
+                continue
+            if await asyncio.to_thread(store.delete_thumbnail_file, name):
+                result.thumbnails_deleted += 1
+                logger.info("integrity: deleted {}/{} (no row)", THUMBS_DIR, name)
     for name in report.temp_files:
         if await asyncio.to_thread(store.delete_temp_file, name):
             result.temp_files_deleted += 1
@@ -193,9 +231,11 @@ async def run_check(config: Config, *, fix: bool) -> int:
             if fix and not report.consistent:
                 result = await repair(pool, store, report)
                 logger.info(
-                    "integrity: repaired: {} row(s), {} file(s), {} temp file(s) deleted",
+                    "integrity: repaired: {} row(s), {} file(s), {} thumbnail(s),"
+                    " {} temp file(s) deleted",
                     result.rows_deleted,
                     result.files_deleted,
+                    result.thumbnails_deleted,
                     result.temp_files_deleted,
                 )
                 report = await inspect(pool, store)

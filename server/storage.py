@@ -18,11 +18,16 @@ TEMP_PREFIX = ".tmp-"
 THUMBS_DIR = "thumbs"
 
 
+# A thumbnail file inside THUMBS_DIR: its image's 32 hex characters, the side, .webp.
+THUMB_FILE_RE = re.compile(r"^([0-9a-f]{32})-[0-9]+\.webp$")
+
+
 @dataclass
 class Inventory:
     """What the images folder holds, with each entry's modification time (epoch seconds)."""
 
     images: dict[str, float] = field(default_factory=dict)  # generated image names
+    thumbnails: dict[str, float] = field(default_factory=dict)  # names inside THUMBS_DIR
     temp_files: dict[str, float] = field(default_factory=dict)  # leftovers of writes
     other: list[str] = field(default_factory=list)  # anything else: never ours to delete
 
@@ -115,8 +120,8 @@ class ImageStore:
         return [p for p in self.root.iterdir() if p.name.startswith(TEMP_PREFIX)]
 
     def inventory(self) -> Inventory:
-        """One pass over the folder's files (blocking: call it from a thread). Subfolders
-        (thumbnails, lost+found) are not looked into."""
+        """One pass over the folder and its thumbnails folder (blocking: call it from a
+        thread). Other subfolders (lost+found, …) are not looked into."""
         found = Inventory()
         with os.scandir(self.root) as entries:
             for entry in entries:
@@ -128,8 +133,27 @@ class ImageStore:
                     found.images[entry.name] = entry.stat(follow_symlinks=False).st_mtime
                 else:
                     found.other.append(entry.name)
+        try:
+            with os.scandir(self.root / THUMBS_DIR) as entries:
+                for entry in entries:
+                    if THUMB_FILE_RE.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                        found.thumbnails[entry.name] = entry.stat(follow_symlinks=False).st_mtime
+                    else:
+                        found.other.append(f"{THUMBS_DIR}/{entry.name}")
+        except FileNotFoundError:
+            pass
         found.other.sort()
         return found
+
+    def delete_thumbnail_file(self, name: str) -> bool:
+        """Remove one file of the thumbnails folder by name; False when it was already gone."""
+        if not THUMB_FILE_RE.fullmatch(name):
+            raise ValueError(f"not a thumbnail name: {name!r}")
+        try:
+            (self.root / THUMBS_DIR / name).unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
     def delete_temp_file(self, name: str) -> bool:
         """Remove a leftover temp file by name; False when it was already gone."""

@@ -93,7 +93,12 @@ def rows(database_url: str) -> list[tuple[Any, ...]]:
 
 
 def files(images_dir: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(images_dir.iterdir()) if p.is_file()}
+    """Every file under the folder (thumbnails too), by path relative to it."""
+    return {
+        str(p.relative_to(images_dir)): p.read_bytes()
+        for p in sorted(images_dir.rglob("*"))
+        if p.is_file()
+    }
 
 
 def compose_model(folder: Path, compose_file: str, **env: str) -> dict[str, Any]:
@@ -120,3 +125,63 @@ def compose_model(folder: Path, compose_file: str, **env: str) -> dict[str, Any]
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+# A stand-in for the Docker CLI, for machines without a Docker daemon (this one, CI): it runs
+# on this machine what each command would run inside the Compose containers, against the
+# test's database (for `images_db`) and images folder (for `/images`), and logs every call.
+_DOCKER_STAND_IN = r"""#!/usr/bin/env bash
+set -euo pipefail
+echo "docker $*" >>"${STAND_IN_LOG}"
+swap() {  # the container's names for things -> the test's
+    local arg
+    for arg in "$@"; do
+        case "${arg}" in
+            images_db) printf '%s\0' "${STAND_IN_DBNAME}" ;;
+            /images) printf '%s\0' "${STAND_IN_IMAGES_DIR}" ;;
+            *) printf '%s\0' "${arg}" ;;
+        esac
+    done
+}
+case "$1" in
+    inspect) echo true ;;
+    exec)  # docker exec [-i] db PROGRAM ARGS...: PostgreSQL's own tools, as in the db container
+        shift
+        [[ "$1" == -i ]] && shift
+        shift
+        mapfile -d '' args < <(swap "$@")
+        exec "${STAND_IN_PG_BIN}/${args[0]}" "${args[@]:1}" ;;
+    compose)
+        shift
+        [[ "$1" == version ]] && exit 0
+        while [[ "$1" == --project-directory || "$1" == -f ]]; do shift 2; done
+        case "$1" in
+            ps) echo 0123456789ab ;;
+            exec)  # docker compose exec -T backend PROGRAM ARGS...
+                shift 3
+                mapfile -d '' args < <(swap "$@")
+                exec "${args[@]}" ;;
+        esac ;;
+esac
+echo "docker stand-in: unexpected call: docker $*" >&2
+exit 64
+"""
+
+
+def docker_stand_in(folder: Path, database_url: str, images_dir: Path) -> dict[str, str]:
+    """Environment for running the scripts in Compose mode against the stand-in."""
+    bin_dir = folder / "bin"
+    bin_dir.mkdir()
+    docker = bin_dir / "docker"
+    docker.write_text(_DOCKER_STAND_IN)
+    docker.chmod(0o755)
+    params = psycopg.conninfo.conninfo_to_dict(database_url)
+    return script_env(
+        PATH=f"{bin_dir}:{os.environ['PATH']}",
+        STAND_IN_LOG=str(folder / "docker.log"),
+        STAND_IN_DBNAME=str(params["dbname"]),
+        STAND_IN_IMAGES_DIR=str(images_dir),
+        STAND_IN_PG_BIN=str(find_bin_dir()),
+        PGHOST=str(params.get("host", "127.0.0.1")),
+        PGPORT=str(params.get("port", "5432")),
+    )

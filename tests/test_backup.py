@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -24,6 +25,7 @@ from tests.backup_fixtures import (
     REPO,
     OwnStack,
     compose_model,
+    docker_stand_in,
     files,
     own_stack,
     pg_tool,
@@ -73,6 +75,11 @@ def backup(stack: OwnStack, folder: Path, *args: str) -> tuple[Path, Path]:
     assert result.returncode == 0, result.stderr
     dump, archive = (Path(line) for line in result.stdout.splitlines())
     return dump, archive
+
+
+def originals(snapshot: dict[str, bytes]) -> dict[str, bytes]:
+    """The images of a `files()` snapshot, without thumbnails."""
+    return {name: data for name, data in snapshot.items() if "/" not in name}
 
 
 def served_bytes(stack: OwnStack) -> dict[str, bytes]:
@@ -139,7 +146,7 @@ def test_the_readme_psql_command_restores_onto_an_initialised_database(
 
     assert rows(stack.database_url) == rows_before
     assert files(stack.images_dir) == files_before
-    assert served_bytes(stack) == files_before
+    assert served_bytes(stack) == originals(files_before)
     # The id sequence came back too: a new upload does not reuse an id.
     with Browser(stack.url) as browser:
         response = browser.upload("next.png", make_image())
@@ -158,8 +165,8 @@ async def test_restore_sh_replaces_everything_and_live_galleries_refresh(
     with psycopg.connect(stack.database_url, autocommit=True) as conn:
         conn.execute("DROP SCHEMA public CASCADE")
         conn.execute("CREATE SCHEMA public")
-    for path in stack.images_dir.iterdir():
-        path.unlink()
+    shutil.rmtree(stack.images_dir)
+    stack.images_dir.mkdir()
     (stack.images_dir / "notes.txt").write_text("not an image")
     env = script_env(**stack.env)
 
@@ -182,7 +189,7 @@ async def test_restore_sh_replaces_everything_and_live_galleries_refresh(
 
     assert rows(stack.database_url) == rows_before
     assert files(stack.images_dir) == files_before | {"notes.txt": b"not an image"}
-    assert await asyncio.to_thread(served_bytes, stack) == files_before
+    assert await asyncio.to_thread(served_bytes, stack) == originals(files_before)
     check = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "server", "check"],
@@ -222,6 +229,47 @@ def test_restore_sh_removes_what_the_backup_does_not_have(stack: OwnStack, tmp_p
     assert rows(stack.database_url) == rows_before
     assert files(stack.images_dir) == files_before
     assert files(thumbs) == thumbs_before
+
+
+def test_restore_sh_brings_the_schema_back_to_the_backups(stack: OwnStack, tmp_path: Path) -> None:
+    """A backup from before an upgrade, restored after it: what the newer version added (a
+    table, a function, a migration record) goes, so the app's next start migrates forward
+    from the backup's version instead of tripping over leftovers."""
+    upload_some(stack)
+    rows_before = rows(stack.database_url)
+    query = (
+        "SELECT (SELECT array_agg(tablename::text ORDER BY tablename) FROM pg_tables"
+        " WHERE schemaname = 'public'),"
+        " (SELECT array_agg(version ORDER BY version) FROM schema_migrations)"
+    )
+    with psycopg.connect(stack.database_url) as conn:
+        schema_before = conn.execute(query).fetchone()
+    backup(stack, tmp_path)
+    with psycopg.connect(stack.database_url) as conn:
+        conn.execute("CREATE TABLE later_feature (id integer)")
+        conn.execute(
+            "CREATE FUNCTION later_feature_fn() RETURNS integer LANGUAGE sql AS 'SELECT 1'"
+        )
+        conn.execute("INSERT INTO schema_migrations (version) VALUES ('999_later_feature')")
+
+    result = run_script(
+        "restore.sh", "latest", "--yes", "--dir", str(tmp_path), env=script_env(**stack.env)
+    )
+    assert result.returncode == 0, result.stderr
+    assert rows(stack.database_url) == rows_before
+    with psycopg.connect(stack.database_url) as conn:
+        assert conn.execute(query).fetchone() == schema_before
+        assert conn.execute("SELECT to_regproc('public.later_feature_fn')").fetchone() == (None,)
+    check = subprocess.run(
+        [sys.executable, "-m", "server", "check"],
+        cwd=REPO,
+        env=script_env(**stack.env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert check.returncode == 0, check.stderr
 
 
 def test_restore_checks_the_backup_before_touching_anything(
@@ -354,6 +402,50 @@ def test_a_pg_dump_older_than_the_server_is_refused_up_front(
     assert result.returncode == 1
     assert re.search(r"the server runs PostgreSQL \d+ but the newest pg_dump", result.stderr)
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+def test_compose_mode_runs_the_same_backup_and_restore_in_the_containers(
+    stack: OwnStack, tmp_path: Path
+) -> None:
+    """Without DATABASE_URL the scripts go through `docker exec db …` and `docker compose exec
+    backend …`. No Docker daemon here: a stand-in runs those container commands on this
+    machine, so what is checked is every command line the scripts send and that the results
+    restore, including with the README's `docker exec -i db psql -U postgres images_db`."""
+    upload_some(stack)
+    rows_before, files_before = rows(stack.database_url), files(stack.images_dir)
+    env = docker_stand_in(tmp_path, stack.database_url, stack.images_dir)
+    backups = tmp_path / "backups"
+
+    result = run_script("backup.sh", "--dir", str(backups), env=env)
+    assert result.returncode == 0, result.stderr
+    dump, archive = (Path(line) for line in result.stdout.splitlines())
+    calls = (tmp_path / "docker.log").read_text()
+    assert "docker exec db pg_dump -U postgres --clean --if-exists images_db\n" in calls
+    assert "exec -T backend sh -c" in calls and "images archive /images\n" in calls
+
+    stack.wipe()
+    with dump.open("rb") as sql:
+        documented = subprocess.run(
+            ["docker", "exec", "-i", "db", "psql", "-U", "postgres", "images_db"],
+            stdin=sql,
+            env=env,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+    assert documented.returncode == 0
+    assert b"ERROR" not in documented.stderr, documented.stderr.decode()
+    assert rows(stack.database_url) == rows_before
+
+    stack.wipe()
+    stamp = dump.name.removeprefix("images_db_").removesuffix(".sql")
+    assert archive.name == f"images_{stamp}.tar.gz"
+    result = run_script("restore.sh", stamp, "--yes", "--dir", str(backups), env=env)
+    assert result.returncode == 0, result.stderr
+    assert rows(stack.database_url) == rows_before
+    assert files(stack.images_dir) == files_before
+    calls = (tmp_path / "docker.log").read_text()
+    assert "docker exec -i db psql -X -U postgres -d images_db -q -v ON_ERROR_STOP=1" in calls
 
 
 # -- scheduled backups (auto_backup_compose.yml) -------------------------------------------

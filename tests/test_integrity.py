@@ -23,8 +23,8 @@ from websockets.asyncio.client import connect
 from scripts.pgcluster import free_port
 from server import integrity, repository
 from server.gallery import Gallery
-from server.models import IncomingFile
-from server.storage import TEMP_PREFIX, ImageStore
+from server.models import THUMB_SIDES, IncomingFile, Thumbnail
+from server.storage import TEMP_PREFIX, THUMBS_DIR, ImageStore
 from tests.backup_fixtures import REPO, script_env
 from tests.conftest import Browser, PostgresServer, Stack
 from tests.images import make_image
@@ -84,7 +84,7 @@ async def test_a_vanished_file_is_reported_and_repair_tells_live_galleries(
     # The site does not break: the gallery (HTML and JSON) and the image's page still render.
     gallery_page = await asyncio.to_thread(browser.get, "/images/")
     assert gallery_page.status_code == 200
-    assert lost["filename"] in gallery_page.text
+    assert f'href="/view/{lost["id"]}"' in gallery_page.text
     listing = await asyncio.to_thread(
         browser.get, "/images/", headers={"Accept": "application/json"}
     )
@@ -142,13 +142,20 @@ async def test_inspect_finds_each_kind_of_drift_and_ignores_what_may_be_in_fligh
     (store.root / f"{TEMP_PREFIX}fresh").write_bytes(b"being written")
     (store.root / "README.txt").write_text("not ours")
     (store.root / "lost+found").mkdir()
+    thumbs = store.root / THUMBS_DIR
+    thumbs.mkdir(exist_ok=True)
+    orphan_thumb = old_file(thumbs / f"{'e' * 32}-320.webp", b"RIFF").name
+    (thumbs / f"{'a' * 32}-320.webp").write_bytes(b"RIFF")  # an upload in flight, again
+    (thumbs / "notes.txt").write_text("not ours either")
 
     report = await integrity.inspect(pool, store)
     assert report.rows_without_file == {lost: lost_id}
     assert report.files_without_row == [orphan]
+    assert report.thumbnails_without_row == [orphan_thumb]
     assert report.temp_files == [stale_temp.name]
-    assert report.other_entries == ["README.txt"]  # reported, never deleted; folders skipped
-    assert (report.rows, report.files, report.problems) == (2, 3, 3)  # kept, orphan, fresh
+    # Reported, never deleted; other folders are not looked into.
+    assert report.other_entries == ["README.txt", "thumbs/notes.txt"]
+    assert (report.rows, report.files, report.problems) == (2, 3, 4)  # kept, orphan, fresh
     assert kept_id not in report.rows_without_file.values()
 
 
@@ -158,7 +165,9 @@ async def test_repair_fixes_the_drift_and_announces_deleted_rows(
     _, kept = await upload(gallery)
     lost_id, lost = await upload(gallery)
     store.path(lost).unlink()
+    store.write_thumbnails(lost, [Thumbnail(side, 8, 6, b"RIFF") for side in THUMB_SIDES])
     old_file(store.root / store.new_filename(".gif"), make_image("GIF"))
+    old_file(store.root / THUMBS_DIR / f"{'e' * 32}-640.webp", b"RIFF")
     old_file(store.root / f"{TEMP_PREFIX}deadbeef", b"half")
     (store.root / "README.txt").write_text("not ours")
 
@@ -169,7 +178,10 @@ async def test_repair_fixes_the_drift_and_announces_deleted_rows(
             notify = await anext(conn.notifies())
     assert json.loads(notify.payload) == {"type": "image.deleted", "total": 1, "id": lost_id}
     assert (result.rows_deleted, result.files_deleted, result.temp_files_deleted) == (1, 1, 1)
-    assert sorted(p.name for p in store.root.iterdir()) == sorted([kept, "README.txt"])
+    assert result.thumbnails_deleted == len(THUMB_SIDES) + 1  # the lost image's, the orphan
+    assert sorted(p.name for p in store.root.iterdir()) == sorted([kept, "README.txt", "thumbs"])
+    kept_stem = kept.partition(".")[0]
+    assert all(p.name.startswith(kept_stem) for p in (store.root / THUMBS_DIR).iterdir())
     assert (await integrity.inspect(pool, store)).consistent
 
 
@@ -179,7 +191,8 @@ async def test_repair_leaves_rows_alone_when_the_folder_has_no_images_at_all(
     for n in range(3):
         await upload(gallery, f"{n}.png")
     for path in store.root.iterdir():  # as if IMAGES_DIR pointed at an empty, new volume
-        path.unlink()
+        if path.is_file():
+            path.unlink()
     report = await integrity.inspect(pool, store)
     assert len(report.rows_without_file) == 3
     result = await integrity.repair(pool, store, report)
