@@ -21,6 +21,7 @@ from server.config import Config
 from server.db import make_pool, migrate, open_pool
 from server.events import EventHub
 from server.gallery import Gallery
+from server.looplag import LoopLagMonitor
 from server.storage import ImageStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,6 +85,8 @@ async def serve(config: Config) -> None:
     pool = make_pool(config)
     await open_pool(pool)
     hub = EventHub(config.database_url)
+    lag = LoopLagMonitor()
+    lag.start()
     try:
         await migrate(pool)
         await integrity.report_at_start(pool, store)
@@ -109,6 +112,7 @@ async def serve(config: Config) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stopping.set)
+        loop.add_signal_handler(signal.SIGUSR1, lag.report)
         await stopping.wait()
 
         logger.info("shutting down")
@@ -121,4 +125,5 @@ async def serve(config: Config) -> None:
     finally:
         await hub.stop()
         await pool.close()
+        await lag.stop()
     logger.info("stopped")

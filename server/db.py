@@ -26,6 +26,11 @@ def make_pool(config: Config) -> AsyncConnectionPool:
         open=False,
         timeout=5.0,
         check=AsyncConnectionPool.check_connection,
+        # Autocommit: a read is one round trip, not three (BEGIN, query, COMMIT); writes
+        # that need several statements say so with `conn.transaction()`. Generic plans: our
+        # queries are few and simple, and the gallery page query (psycopg prepares it after
+        # a few runs) would otherwise be planned again on every request, tripling its cost.
+        kwargs={"autocommit": True, "options": "-c plan_cache_mode=force_generic_plan"},
         name=f"images-{config.worker_name}",
     )
 

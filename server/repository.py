@@ -7,8 +7,9 @@ exists exactly when the change committed.
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection
@@ -102,42 +103,45 @@ async def count_images(pool: AsyncConnectionPool) -> int:
         return await _count(conn)
 
 
-# A page of the gallery, newest first (ids only grow). The inner query walks only the
-# primary key index (an index-only scan: 12 ids, skipping `offset` index entries, no table
-# rows); the outer one then fetches just those 12 rows. Pages in the older half are counted
-# from the other end, so the walk never passes more than half the index: the last page is
-# as cheap as the first.
-_NEWEST_FIRST = (
-    f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id IN"
-    " (SELECT id FROM images ORDER BY id DESC LIMIT %s OFFSET %s) ORDER BY id DESC"
+# A page of the gallery, newest first (ids only grow), with the total, in one statement (one
+# round trip, one snapshot: the page always agrees with the total). Only 12 ids are looked
+# up in the primary key index (an index-only scan that skips `offset` index entries without
+# touching the table), then just those rows are read. Pages in the older half are counted
+# from the oldest end instead, so no page walks more than half the index and the last page
+# is as cheap as the first; the branch whose one-time filter is false never runs.
+_PAGE = f"""
+WITH ids AS (
+    (SELECT id FROM images
+     WHERE %(offset)s < (SELECT total FROM image_total) / 2.0
+     ORDER BY id DESC LIMIT %(limit)s OFFSET %(offset)s)
+    UNION ALL
+    (SELECT id FROM images
+     WHERE %(offset)s >= (SELECT total FROM image_total) / 2.0
+     ORDER BY id ASC
+     LIMIT (SELECT least(%(limit)s, greatest(0, total - %(offset)s)) FROM image_total)
+     OFFSET (SELECT greatest(0, total - %(offset)s - %(limit)s) FROM image_total))
 )
-_OLDEST_FIRST = (
-    f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id IN"
-    " (SELECT id FROM images ORDER BY id ASC LIMIT %s OFFSET %s) ORDER BY id DESC"
-)
+SELECT (SELECT total FROM image_total) AS total, {_IMAGE_COLUMNS}
+FROM images WHERE id IN (SELECT id FROM ids) ORDER BY id DESC
+"""
 
 
-def page_query(total: int, limit: int, offset: int) -> tuple[str, tuple[int, int]]:
-    """The query (and its parameters) for rows offset..offset+limit-1, newest first."""
-    if offset < total / 2:
-        return _NEWEST_FIRST, (limit, offset)
-    # Positions counted from the oldest row: the same rows, reached from the near end.
-    from_oldest = max(0, total - offset - limit)
-    return _OLDEST_FIRST, (total - offset - from_oldest, from_oldest)
+def _image_with_total(cursor: Any) -> Callable[[Sequence[Any]], tuple[int, Image]]:
+    def make(values: Sequence[Any]) -> tuple[int, Image]:
+        return int(values[0]), Image(*values[1:])
+
+    return make
 
 
 async def list_page(pool: AsyncConnectionPool, limit: int, offset: int) -> tuple[int, list[Image]]:
-    """(total, rows offset..offset+limit-1 newest first), both from one snapshot, so the
-    page always agrees with the total even while others upload or delete."""
+    """(total, rows offset..offset+limit-1 newest first), from one snapshot."""
     async with _connection(pool) as conn:
-        async with conn.pipeline():
-            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            total = await _count(conn)
-        if offset >= total:
-            return total, []
-        cur = conn.cursor(row_factory=class_row(Image))
-        await cur.execute(*page_query(total, limit, offset))
-        return total, await cur.fetchall()
+        cur = conn.cursor(row_factory=_image_with_total)
+        await cur.execute(_PAGE, {"limit": limit, "offset": offset})
+        rows = await cur.fetchall()
+        if not rows:  # an empty gallery, or a page past the last one
+            return await _count(conn), []
+        return rows[0][0], [image for _total, image in rows]
 
 
 async def list_images(pool: AsyncConnectionPool, limit: int, offset: int) -> list[Image]:

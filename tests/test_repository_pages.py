@@ -130,16 +130,32 @@ async def test_every_page_matches_the_naive_query(pool: AsyncConnectionPool, row
             )
 
 
-def test_far_pages_are_read_from_the_oldest_end() -> None:
-    total = 1_000_000
-    assert repository.page_query(total, 12, 0)[1] == (12, 0)
-    assert repository.page_query(total, 12, 1188)[1] == (12, 1188)
-    # The last page of 1,000,000 rows holds 4 rows: the 4 oldest.
-    last_offset = (total // 12) * 12
-    query, params = repository.page_query(total, 12, last_offset)
-    assert "ASC" in query and params == (4, 0)
-    # The page before it: the 12 rows after those 4, counted from the oldest.
-    assert repository.page_query(total, 12, last_offset - 12)[1] == (12, 4)
+async def scanned_index_entries(pool: AsyncConnectionPool, offset: int) -> int:
+    """How many primary-key entries the page query walks for this offset (EXPLAIN ANALYZE)."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            f"EXPLAIN (ANALYZE, FORMAT JSON) {repository._PAGE}", {"limit": 12, "offset": offset}
+        )
+        row = await cur.fetchone()
+        assert row is not None
+
+    def walk(node: dict) -> int:
+        own = node.get("Actual Rows", 0) * node.get("Actual Loops", 0)
+        scanned = own if node["Node Type"] == "Index Only Scan" else 0
+        return scanned + sum(walk(child) for child in node.get("Plans", []))
+
+    return walk(row[0][0]["Plan"])
+
+
+async def test_far_pages_are_read_from_the_oldest_end(pool: AsyncConnectionPool) -> None:
+    await bulk_insert(pool, 1, 3000)
+    async with pool.connection() as conn:
+        await conn.execute("VACUUM ANALYZE images")
+    assert await scanned_index_entries(pool, 0) == 12
+    assert await scanned_index_entries(pool, 12 * 100) == 12 * 101
+    assert await scanned_index_entries(pool, 2988) == 12  # the last page
+    assert await scanned_index_entries(pool, 2976) == 24
+    assert await scanned_index_entries(pool, 1500) <= 1500  # the middle: the worst case
 
 
 async def test_set_thumbnail_and_walking_every_row(pool: AsyncConnectionPool) -> None:
