@@ -178,7 +178,7 @@ def test_upload_see_the_tile_open_it_copy_the_link_and_delete_it(
     page.locator(".tile-delete").click()
     expect(page.locator("#gallery-grid .tile")).to_have_count(0)
     expect(page.locator("#empty-state")).to_be_visible()
-    expect(page.locator("#gallery-total")).to_have_text("0 images")
+    expect(page.locator("#gallery-total")).to_have_text("Images: 0")
     assert dialogs == ["Delete Holiday <photo>.png? This cannot be undone."]
     assert site.rows() == 0
     assert site.files() == set()
@@ -213,7 +213,7 @@ def test_an_upload_shows_up_in_every_open_tab_and_a_delete_disappears_from_them(
         img = tile.locator("img")
         expect(img).to_have_attribute("src", re.compile(rf"{thumb}-320\.webp$"))
         expect(img).to_have_attribute("srcset", re.compile(rf"{thumb}-640\.webp 2x$"))
-        expect(tab.locator("#gallery-total")).to_have_text("2 images")
+        expect(tab.locator("#gallery-total")).to_have_text("Images: 2")
     for tab in (tab_a, tab_b):
         expect(tab.locator(".tile-delete")).to_have_count(2)
     expect(stranger.locator(".tile-delete")).to_have_count(0)
@@ -223,7 +223,7 @@ def test_an_upload_shows_up_in_every_open_tab_and_a_delete_disappears_from_them(
     for tab in (tab_a, tab_b, stranger):
         expect(tab.locator("#gallery-grid .tile")).to_have_count(1)
         expect(tab.locator(".tile-name")).to_have_text("earlier.png")
-        expect(tab.locator("#gallery-total")).to_have_text("1 image")
+        expect(tab.locator("#gallery-total")).to_have_text("Images: 1")
         expect_live(tab)
         assert_not_reloaded(tab)
     assert site.rows() == 1
@@ -372,14 +372,14 @@ def test_page_one_keeps_twelve_tiles_live_and_refills_after_a_delete(
     expect(tiles.first).to_have_attribute("data-id", str(newest["id"]))
     expect(tiles).to_have_count(12)
     expect(tiles.last.locator(".tile-name")).to_have_text("img-01.png")
-    expect(page.locator("#gallery-total")).to_have_text("13 images")
+    expect(page.locator("#gallery-total")).to_have_text("Images: 13")
     expect(page.locator("#gallery-pages")).to_have_text("2")
     expect(page.get_by_role("link", name="Next page")).to_have_attribute("href", "/images/?page=2")
     assert tile_ids(page) == [i["id"] for i in gallery_json(site)["images"]]
 
     page.once("dialog", lambda dialog: dialog.accept())
     tiles.nth(4).locator(".tile-delete").click()
-    expect(page.locator("#gallery-total")).to_have_text("12 images")
+    expect(page.locator("#gallery-total")).to_have_text("Images: 12")
     expect(tiles).to_have_count(12)
     expect(tiles.last.locator(".tile-name")).to_have_text("img-00.png")  # refilled from page 2
     expect(page.locator("#gallery-pages")).to_have_text("1")

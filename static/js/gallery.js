@@ -3,7 +3,7 @@
 // Page 1 inserts new images straight from the event. Any change that shifts images across
 // page boundaries (a delete, or an upload while on a later page) refetches this page once
 // as JSON. Events carry ids, so duplicates and out-of-order delivery are harmless.
-import { errorMessage, formatKb, localizeTimes } from "./common.js";
+import { errorMessage, formatKb, localizeTimes, t } from "./common.js";
 
 const grid = document.getElementById("gallery-grid");
 const tileTemplate = document.getElementById("tile-template");
@@ -72,7 +72,7 @@ function renderSummary() {
   const pages = pagesFor(state.total);
   const totalEl = document.getElementById("gallery-total");
   totalEl.dataset.total = String(state.total);
-  totalEl.textContent = `${state.total} image${state.total === 1 ? "" : "s"}`;
+  totalEl.textContent = t("Images: {count}", { count: state.total });
   document.getElementById("gallery-pages").textContent = String(pages);
   document.getElementById("empty-state").hidden = grid.children.length > 0;
   const nav = document.querySelector(".pagination");
@@ -81,13 +81,13 @@ function renderSummary() {
   if (pages > 1) {
     const page = state.page;
     if (page > 1) {
-      parts.push(pageLink(1, "«", "First page"), pageLink(page - 1, "‹", "Previous page"));
+      parts.push(pageLink(1, "«", t("First page")), pageLink(page - 1, "‹", t("Previous page")));
     }
     for (let n = Math.max(1, page - 2); n <= Math.min(pages, page + 2); n += 1) {
       parts.push(pageLink(n, String(n), null, n === page));
     }
     if (page < pages) {
-      parts.push(pageLink(page + 1, "›", "Next page"), pageLink(pages, "»", "Last page"));
+      parts.push(pageLink(page + 1, "›", t("Next page")), pageLink(pages, "»", t("Last page")));
     }
   }
   nav.replaceChildren(...parts);
@@ -131,7 +131,7 @@ async function resync() {
     grid.replaceChildren(...body.images.filter((i) => !deletedIds.has(i.id)).map(buildTile));
     renderSummary();
   } catch (error) {
-    announce(`Could not refresh the gallery: ${error.message}`);
+    announce(t("Could not refresh the gallery: {error}", { error: error.message }));
   } finally {
     resyncing = false;
   }
@@ -151,7 +151,7 @@ function onCreated(image, total) {
     scheduleResync(); // everything on later pages shifts by one
   }
   renderSummary();
-  announce(`New image: ${image.original_name}`);
+  announce(t("New image: {name}", { name: image.original_name }));
 }
 
 function onDeleted(id, total) {
@@ -169,7 +169,7 @@ function onDeleted(id, total) {
   // A delete on this page or an earlier one (a newer id) shifts this page's contents.
   if (tile || (ids.length > 0 && id > Math.max(...ids))) scheduleResync();
   renderSummary();
-  if (tile) announce("An image was deleted.");
+  if (tile) announce(t("An image was deleted."));
 }
 
 // --- the WebSocket, with reconnect (exponential backoff and jitter) and resync ---
@@ -193,7 +193,7 @@ function connect() {
     }
     if (event.type === "hello") {
       attempts = 0;
-      setStatus("live", "live");
+      setStatus("live", t("live"));
       if (everConnected) resync(); // we may have missed events while offline
       everConnected = true;
     } else if (event.type === "image.created") {
@@ -205,7 +205,7 @@ function connect() {
     }
   });
   socket.addEventListener("close", () => {
-    setStatus("reconnecting", "reconnecting…");
+    setStatus("reconnecting", t("reconnecting…"));
     const delay = Math.min(30000, 500 * 2 ** attempts) * (0.5 + Math.random() / 2);
     attempts += 1;
     setTimeout(connect, delay);
