@@ -1,5 +1,6 @@
 """`make screenshots`: start a local stack, fill it with sample images, and photograph the
-pages with headless Chromium into docs/screenshots/ (light and dark themes)."""
+pages with headless Chromium into docs/screenshots/: home, upload (in progress), gallery and
+image view, in English and Russian, light and dark."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from io import BytesIO
 from pathlib import Path
 
 from PIL import Image, ImageDraw
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import BrowserContext, Page, sync_playwright
 
 from scripts.chromium import CHROMIUM, CHROMIUM_ARGS
 from scripts.launch import running_stack
@@ -27,9 +28,8 @@ SAMPLES = [
 ]
 
 
-def sample_image(index: int, name: str) -> bytes:
+def sample_image(index: int, name: str, width: int = 480, height: int = 360) -> bytes:
     """A colourful gradient with circles, so the screenshots show real-looking tiles."""
-    width, height = 480, 360
     image = Image.new("RGB", (width, height))
     draw = ImageDraw.Draw(image)
     hue = index / len(SAMPLES)
@@ -37,7 +37,9 @@ def sample_image(index: int, name: str) -> bytes:
         r, g, b = colorsys.hsv_to_rgb((hue + y / height * 0.25) % 1, 0.55, 0.95)
         draw.line([(0, y), (width, y)], fill=(int(r * 255), int(g * 255), int(b * 255)))
     for k in range(5):
-        x, y, radius = 60 + k * 90, 120 + (k % 2) * 100, 30 + k * 6
+        x = (60 + k * 90) * width // 480
+        y = (120 + (k % 2) * 100) * height // 360
+        radius = (30 + k * 6) * width // 480
         draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=(255, 255, 255, 90))
     out = BytesIO()
     fmt = {"jpg": "JPEG", "png": "PNG", "gif": "GIF"}[name.rsplit(".", 1)[1]]
@@ -55,33 +57,85 @@ def upload_samples(page: Page) -> None:
     page.locator(".upload-item.is-done").nth(len(SAMPLES) - 1).wait_for()
 
 
+def grainy_photo(index: int) -> bytes:
+    """A sample with film grain: big enough (~200 KB) for a visible upload progress."""
+    base = Image.open(BytesIO(sample_image(index, "x.png", 900, 600))).convert("RGB")
+    grain = Image.effect_noise((900, 600), 40).convert("RGB")
+    out = BytesIO()
+    Image.blend(base, grain, 0.12).save(out, "JPEG", quality=92)
+    return out.getvalue()
+
+
+def upload_in_progress(context: BrowserContext, page: Page) -> None:
+    """The upload page while three files are on their way (the network slowed down)."""
+    page.goto("/upload/")
+    cdp = context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    conditions = {"offline": False, "latency": 20, "downloadThroughput": 10**7}
+    cdp.send("Network.emulateNetworkConditions", conditions | {"uploadThroughput": 30_000})
+    names = ("beach.jpg", "harbour.jpg", "old-town.jpg")
+    page.set_input_files(
+        "#file",
+        files=[
+            {"name": n, "mimeType": "image/jpeg", "buffer": grainy_photo(i + 3)}
+            for i, n in enumerate(names)
+        ],
+    )
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('progress')].some(p => p.value > 25 && p.value < 80)"
+    )
+    page.screenshot(path=OUT / f"upload-{context_tag(page)}.png")
+    cdp.send("Network.emulateNetworkConditions", conditions | {"uploadThroughput": 10**8})
+    page.locator(".upload-item.is-done").nth(2).wait_for()
+    cdp.detach()
+    # Keep the gallery shots about the samples: remove what this shot uploaded.
+    page.evaluate(
+        """async (names) => {
+          const token = document.querySelector('meta[name="xsrf-token"]').content;
+          const body = await (await fetch("/images/", { headers: { Accept: "application/json" } })).json();
+          for (const image of body.images.filter((i) => names.includes(i.original_name))) {
+            await fetch(`/delete/${image.id}`, { method: "DELETE", headers: { "X-XSRFToken": token } });
+          }
+        }""",
+        list(names),
+    )
+
+
+def context_tag(page: Page) -> str:
+    return page.evaluate(
+        "() => document.documentElement.lang + '-' +"
+        " (matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light')"
+    )
+
+
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     with running_stack(workers=2) as stack, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        for scheme in ("light", "dark"):
-            context = browser.new_context(
-                base_url=stack.url,
-                viewport={"width": 1200, "height": 820},
-                color_scheme=scheme,
-                locale="en-US",
-                timezone_id="UTC",
-            )
-            page = context.new_page()
-            if scheme == "light":
-                upload_samples(page)
-                page.screenshot(path=OUT / "upload.png")
-            suffix = "" if scheme == "light" else "-dark"
-            page.goto("/")
-            page.screenshot(path=OUT / f"home{suffix}.png")
-            page.goto("/images/")
-            page.locator("#live-status[data-state=live]").wait_for()
-            page.wait_for_load_state("networkidle")
-            page.screenshot(path=OUT / f"gallery{suffix}.png")
-            page.locator(".tile-link").first.click()
-            page.wait_for_load_state("networkidle")
-            page.screenshot(path=OUT / f"view{suffix}.png")
-            context.close()
+        first = True
+        for locale in ("en-US", "ru-RU"):
+            for scheme in ("light", "dark"):
+                context = browser.new_context(
+                    base_url=stack.url,
+                    viewport={"width": 1100, "height": 760},
+                    color_scheme=scheme,
+                    locale=locale,
+                    timezone_id="Europe/Moscow" if locale == "ru-RU" else "UTC",
+                )
+                page = context.new_page()
+                if first:
+                    upload_samples(page)
+                    first = False
+                upload_in_progress(context, page)
+                tag = context_tag(page)
+                for name, path in (("home", "/"), ("gallery", "/images/")):
+                    page.goto(path)
+                    page.wait_for_load_state("networkidle")
+                    page.screenshot(path=OUT / f"{name}-{tag}.png")
+                page.locator(".tile-link").nth(3).click()
+                page.wait_for_load_state("networkidle")
+                page.screenshot(path=OUT / f"view-{tag}.png")
+                context.close()
         browser.close()
     print(f"screenshots written to {OUT}", file=sys.stderr)
     return 0
