@@ -92,9 +92,11 @@ def upload_in_progress(context: BrowserContext, page: Page) -> None:
     page.evaluate(
         """async (names) => {
           const token = document.querySelector('meta[name="xsrf-token"]').content;
-          const body = await (await fetch("/images/", { headers: { Accept: "application/json" } })).json();
+          const json = { Accept: "application/json" };
+          const body = await (await fetch("/images/", { headers: json })).json();
           for (const image of body.images.filter((i) => names.includes(i.original_name))) {
-            await fetch(`/delete/${image.id}`, { method: "DELETE", headers: { "X-XSRFToken": token } });
+            const headers = { "X-XSRFToken": token };
+            await fetch(`/delete/${image.id}`, { method: "DELETE", headers });
           }
         }""",
         list(names),
