@@ -87,8 +87,9 @@ if ((free_kb < need_kb)); then
         "$((free_kb / 1024)) MB free"
 fi
 
-# The database first, then the files: an image uploaded in between is an extra file (which
-# `python -m server check --repair` removes after a restore), never a row without its file.
+# The database first, then the files: an upload landing in between is only an extra file in
+# the archive, never a row without its file. (An image deleted in between does come back as a
+# row without its file.) After a restore, `python -m server check --repair` settles both.
 log "dumping the database to ${dump}"
 dump_database >"${dump_tmp}" || die "pg_dump failed (see above; is the disk full?)"
 # A dump cut short (a connection lost mid-way) lacks pg_dump's closing line.

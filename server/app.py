@@ -87,9 +87,13 @@ async def serve(config: Config) -> None:
     hub = EventHub(config.database_url)
     lag = LoopLagMonitor()
     lag.start()
+    integrity_check: asyncio.Task[None] | None = None
     try:
         await migrate(pool)
-        await integrity.report_at_start(pool, store)
+        # Report-only, in the background: a large gallery must not hold up the start.
+        integrity_check = asyncio.create_task(
+            integrity.report_at_start(pool, store), name="integrity-check"
+        )
         secret = config.cookie_secret or await repository.shared_secret(pool, "cookie_secret")
         gallery = Gallery(
             pool,
@@ -123,6 +127,9 @@ async def serve(config: Config) -> None:
         except TimeoutError:
             logger.warning("connections still open after {}s; closing", SHUTDOWN_GRACE_SECONDS)
     finally:
+        if integrity_check is not None:
+            integrity_check.cancel()
+            await asyncio.gather(integrity_check, return_exceptions=True)
         await hub.stop()
         await pool.close()
         await lag.stop()

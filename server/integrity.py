@@ -1,15 +1,19 @@
 """Reconcile the images folder with the database: rows whose file is missing, image files
-and thumbnails with no row, leftover temp files. Reports through loguru; `repair` fixes what
-it found. (Images that lack thumbnails are `python -m server thumbnails`' job.)
+and thumbnails with no row, leftover temp files. Reports through loguru and, asked to, repairs
+what it finds. (Images that lack thumbnails are `python -m server thumbnails`' job.)
 
-Runs report-only at every start (`server.app.serve`) and on demand as
-`python -m server check [--repair]`.
+Runs report-only in the background of every start (`server.app.serve`) and on demand as
+`python -m server check [--repair]`. Both sides are streamed in batches, so memory stays
+small and flat however large the gallery: a million rows are never held at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import aclosing, closing
 from dataclasses import dataclass, field
 
 import psycopg
@@ -20,14 +24,16 @@ from server import repository
 from server.config import Config
 from server.db import make_pool, migrate, open_pool
 from server.errors import ServiceUnavailable
-from server.storage import THUMB_FILE_RE, THUMBS_DIR, ImageStore
+from server.storage import FILENAME_RE, THUMB_FILE_RE, THUMBS_DIR, Entry, ImageStore
 
-# An upload writes its file a moment before it inserts the row, and a temp file lives for the
-# length of one write. Younger entries may belong to an upload in flight in another process:
-# they are neither reported nor removed. Any real upload finishes in far less than this.
+# An upload writes its file (and thumbnails) a moment before it inserts the row, and a temp
+# file lives for the length of one write. Younger files may belong to an upload in flight in
+# another process: they are neither reported nor removed. Real uploads take far less.
 IN_FLIGHT_SECONDS = 600.0
-# Past this many entries of one kind, the log shows the first few and a count.
-_LOG_AT_MOST = 20
+BATCH = 2000
+# Each kind of problem keeps this many examples for the log; the counts are always exact.
+SAMPLE = 20
+_EXTENSIONS = (".jpg", ".png", ".gif")
 
 # Exit codes of `python -m server check`.
 EXIT_CONSISTENT = 0
@@ -36,22 +42,44 @@ EXIT_CANNOT_CHECK = 2
 
 
 @dataclass
+class Findings:
+    """One kind of problem: how many, a few examples, how many were repaired."""
+
+    count: int = 0
+    sample: list[str] = field(default_factory=list)
+    repaired: int = 0
+
+    def add(self, example: str) -> None:
+        self.count += 1
+        if len(self.sample) < SAMPLE:
+            self.sample.append(example)
+
+    def describe(self) -> str:
+        more = self.count - len(self.sample)
+        return ", ".join(self.sample) + (f" and {more} more" if more else "")
+
+
+@dataclass
 class IntegrityReport:
     rows: int = 0
     files: int = 0
-    rows_without_file: dict[str, int] = field(default_factory=dict)  # filename -> id
-    files_without_row: list[str] = field(default_factory=list)
-    thumbnails_without_row: list[str] = field(default_factory=list)  # names in THUMBS_DIR
-    temp_files: list[str] = field(default_factory=list)
-    other_entries: list[str] = field(default_factory=list)  # not ours: reported, left alone
+    rows_without_file: Findings = field(default_factory=Findings)  # "id 7 (<name>)"
+    files_without_row: Findings = field(default_factory=Findings)
+    thumbnails_without_row: Findings = field(default_factory=Findings)  # "thumbs/<name>"
+    temp_files: Findings = field(default_factory=Findings)
+    other_entries: Findings = field(default_factory=Findings)  # not ours: reported, left alone
+    refused: str | None = None  # why rows were left alone, when they were
 
     @property
     def problems(self) -> int:
-        return (
-            len(self.rows_without_file)
-            + len(self.files_without_row)
-            + len(self.thumbnails_without_row)
-            + len(self.temp_files)
+        return sum(
+            findings.count
+            for findings in (
+                self.rows_without_file,
+                self.files_without_row,
+                self.thumbnails_without_row,
+                self.temp_files,
+            )
         )
 
     @property
@@ -59,157 +87,189 @@ class IntegrityReport:
         return self.problems == 0
 
 
-@dataclass
-class RepairResult:
-    rows_deleted: int = 0
-    files_deleted: int = 0
-    thumbnails_deleted: int = 0
-    temp_files_deleted: int = 0
-    refused: str | None = None  # why rows were left alone, when they were
+async def _scan_batches(store: ImageStore) -> AsyncIterator[list[Entry]]:
+    """The folder's entries in batches, each read in a worker thread."""
+    with closing(store.scan()) as entries:
+        while batch := await asyncio.to_thread(_take, entries, BATCH):
+            yield batch
 
 
-async def inspect(
-    pool: AsyncConnectionPool, store: ImageStore, *, now: float | None = None
-) -> IntegrityReport:
-    """Compare rows and files. Rows are read before the folder is listed: an upload writes its
-    file before its row, so a row seen here always had its file on disk by the listing."""
-    recorded = await repository.filename_ids(pool)
-    inventory = await asyncio.to_thread(store.inventory)
-    settled_before = (time.time() if now is None else now) - IN_FLIGHT_SECONDS
-    recorded_stems = {name.partition(".")[0] for name in recorded}
-    return IntegrityReport(
-        rows=len(recorded),
-        files=len(inventory.images),
-        rows_without_file={
-            name: image_id
-            for name, image_id in sorted(recorded.items(), key=lambda item: item[1])
-            if name not in inventory.images
-        },
-        files_without_row=sorted(
-            name
-            for name, mtime in inventory.images.items()
-            if name not in recorded and mtime < settled_before
-        ),
-        thumbnails_without_row=sorted(
-            name
-            for name, mtime in inventory.thumbnails.items()
-            if _thumbnail_stem(name) not in recorded_stems and mtime < settled_before
-        ),
-        temp_files=sorted(
-            name for name, mtime in inventory.temp_files.items() if mtime < settled_before
-        ),
-        other_entries=inventory.other,
-    )
+def _take(entries: Iterator[Entry], size: int) -> list[Entry]:
+    return list(itertools.islice(entries, size))
+
+
+async def _settled(store: ImageStore, entries: list[Entry], settled_before: float) -> list[Entry]:
+    """Those of `entries` that still exist and are too old to be an upload in flight."""
+
+    def check() -> list[Entry]:
+        found = []
+        for entry in entries:
+            modified = store.modified_at(entry)
+            if modified is not None and modified < settled_before:
+                found.append(entry)
+        return found
+
+    return await asyncio.to_thread(check) if entries else []
+
+
+async def _rows_against_files(
+    pool: AsyncConnectionPool, store: ImageStore, report: IntegrityReport, repair: bool
+) -> None:
+    """Rows first, each batch's files looked up right after: an upload writes its file before
+    its row, so a row seen here had its file on disk unless it was deleted since."""
+    async with aclosing(repository.filename_id_batches(pool, BATCH)) as batches:
+        async for batch in batches:
+            report.rows += len(batch)
+            ids = dict(batch)
+            for name in await asyncio.to_thread(store.missing, ids):
+                report.rows_without_file.add(f"id {ids[name]} ({name})")
+                if repair and report.refused is None:
+                    await _delete_row(pool, store, ids[name], name, report)
+
+
+async def _delete_row(
+    pool: AsyncConnectionPool, store: ImageStore, image_id: int, name: str, report: IntegrityReport
+) -> None:
+    # Through the repository, as a user's delete: every live gallery hears `image.deleted`.
+    if await asyncio.to_thread(store.exists, name):
+        return
+    if await repository.delete_image(pool, image_id) is not None:
+        report.rows_without_file.repaired += 1
+        await asyncio.to_thread(store.delete_thumbnails, name)
+        logger.info("integrity: deleted image {} (its file {} is missing)", image_id, name)
+
+
+async def _files_against_rows(
+    pool: AsyncConnectionPool,
+    store: ImageStore,
+    report: IntegrityReport,
+    repair: bool,
+    settled_before: float,
+) -> None:
+    async for batch in _scan_batches(store):
+        by_kind: dict[str, list[Entry]] = {"image": [], "thumbnail": [], "temp": [], "other": []}
+        for entry in batch:
+            by_kind[entry.kind].append(entry)
+        report.files += len(by_kind["image"])
+        for entry in by_kind["other"]:
+            report.other_entries.add(entry.name)
+
+        images = by_kind["image"]
+        recorded = await repository.recorded_filenames(pool, [e.name for e in images])
+        unrecorded = [e for e in images if e.name not in recorded]
+        for entry in await _settled(store, unrecorded, settled_before):
+            report.files_without_row.add(entry.name)
+            if repair:
+                await _delete_file(pool, store, entry.name, report)
+
+        thumbnails = by_kind["thumbnail"]
+        owners = await _thumbnail_owners(pool, thumbnails)
+        orphans = [e for e in thumbnails if _thumbnail_stem(e.name) not in owners]
+        for entry in await _settled(store, orphans, settled_before):
+            report.thumbnails_without_row.add(entry.name)
+            if repair and not await _thumbnail_owners(pool, [entry]):
+                if await asyncio.to_thread(store.delete_thumbnail_file, entry.name):
+                    report.thumbnails_without_row.repaired += 1
+                    logger.info("integrity: deleted {} (no row)", entry.name)
+
+        for entry in await _settled(store, by_kind["temp"], settled_before):
+            report.temp_files.add(entry.name)
+            if repair and await asyncio.to_thread(store.delete_temp_file, entry.name):
+                report.temp_files.repaired += 1
+                logger.info("integrity: deleted leftover temp file {}", entry.name)
+
+
+async def _delete_file(
+    pool: AsyncConnectionPool, store: ImageStore, name: str, report: IntegrityReport
+) -> None:
+    if await repository.recorded_filenames(pool, [name]):
+        return  # its row arrived meanwhile
+    if await asyncio.to_thread(store.delete, name):
+        report.files_without_row.repaired += 1
+        await asyncio.to_thread(store.delete_thumbnails, name)
+        logger.info("integrity: deleted {} (no row)", name)
 
 
 def _thumbnail_stem(name: str) -> str:
-    match = THUMB_FILE_RE.fullmatch(name)
+    match = THUMB_FILE_RE.fullmatch(name.removeprefix(f"{THUMBS_DIR}/"))
     assert match is not None
     return match.group(1)
 
 
-def _sample(items: list[str]) -> str:
-    shown = ", ".join(items[:_LOG_AT_MOST])
-    return shown + (f" and {len(items) - _LOG_AT_MOST} more" if len(items) > _LOG_AT_MOST else "")
+async def _thumbnail_owners(pool: AsyncConnectionPool, thumbnails: list[Entry]) -> set[str]:
+    """The stems (32 hex characters) of these thumbnails whose image has a row."""
+    if not thumbnails:
+        return set()
+    stems = {_thumbnail_stem(entry.name) for entry in thumbnails}
+    candidates = [stem + extension for stem in stems for extension in _EXTENSIONS]
+    recorded = await repository.recorded_filenames(pool, candidates)
+    return {name.partition(".")[0] for name in recorded if FILENAME_RE.fullmatch(name)}
+
+
+async def reconcile(
+    pool: AsyncConnectionPool, store: ImageStore, *, repair: bool = False, now: float | None = None
+) -> IntegrityReport:
+    """Compare the database with the folder; with `repair`, fix each problem as it is found
+    (each is checked once more just before, so an image that changed meanwhile is left alone).
+    """
+    report = IntegrityReport()
+    if repair and not await asyncio.to_thread(store.has_any_image):
+        # Every file missing at once is a wrong or unmounted IMAGES_DIR far more often than
+        # a real loss; deleting every row would turn a config mistake into data loss.
+        report.refused = (
+            f"{store.root} holds no image files at all: is IMAGES_DIR right? Rows whose file "
+            "is missing are left alone (restore the images, or delete the rows by hand)."
+        )
+    settled_before = (time.time() if now is None else now) - IN_FLIGHT_SECONDS
+    await _rows_against_files(pool, store, report, repair)
+    await _files_against_rows(pool, store, report, repair, settled_before)
+    if report.refused and report.rows_without_file.count:
+        logger.error("integrity: {}", report.refused)
+    return report
 
 
 def log_report(report: IntegrityReport, store: ImageStore) -> None:
-    if report.rows_without_file:
-        logger.warning(
-            "integrity: {} image row(s) have no file in {}: {}",
-            len(report.rows_without_file),
-            store.root,
-            _sample([f"id {i} ({name})" for name, i in report.rows_without_file.items()]),
-        )
-    if report.files_without_row:
-        logger.warning(
-            "integrity: {} file(s) in {} have no row: {}",
-            len(report.files_without_row),
-            store.root,
-            _sample(report.files_without_row),
-        )
-    if report.thumbnails_without_row:
-        logger.warning(
-            "integrity: {} thumbnail(s) in {} have no row: {}",
-            len(report.thumbnails_without_row),
-            store.root / THUMBS_DIR,
-            _sample(report.thumbnails_without_row),
-        )
-    if report.temp_files:
-        logger.warning(
-            "integrity: {} leftover temp file(s) in {}: {}",
-            len(report.temp_files),
-            store.root,
-            _sample(report.temp_files),
-        )
-    if report.other_entries:
+    for findings, what in [
+        (report.rows_without_file, f"image row(s) have no file in {store.root}"),
+        (report.files_without_row, f"file(s) in {store.root} have no row"),
+        (report.thumbnails_without_row, f"thumbnail(s) in {store.root} have no row"),
+        (report.temp_files, f"leftover temp file(s) in {store.root}"),
+    ]:
+        if findings.count:
+            repaired = f" ({findings.repaired} repaired)" if findings.repaired else ""
+            logger.warning(
+                "integrity: {} {}{}: {}", findings.count, what, repaired, findings.describe()
+            )
+    if report.other_entries.count:
         logger.info(
-            "integrity: left alone in {} (not image files): {}",
+            "integrity: left alone in {} (not files the app stored): {}",
             store.root,
-            _sample(report.other_entries),
+            report.other_entries.describe(),
         )
     if report.consistent:
         logger.info("integrity: {} rows and {} files agree", report.rows, report.files)
     else:
         logger.warning(
-            "integrity: {} problem(s); `python -m server check --repair` fixes them",
+            "integrity: {} problem(s) among {} rows and {} files; "
+            "`python -m server check --repair` fixes them",
             report.problems,
+            report.rows,
+            report.files,
         )
-
-
-async def repair(
-    pool: AsyncConnectionPool, store: ImageStore, report: IntegrityReport
-) -> RepairResult:
-    """Delete rows whose file is missing (through the repository, so every live gallery hears
-    `image.deleted`), image files and thumbnails with no row, and leftover temp files. Each is
-    checked again just before it goes, so an image that changed meanwhile is left alone."""
-    result = RepairResult()
-    if report.rows_without_file and report.files == 0:
-        # Every file missing at once is a wrong or unmounted IMAGES_DIR far more often than
-        # a real loss; deleting every row would turn a config mistake into data loss.
-        result.refused = (
-            f"{store.root} holds no image files at all, yet {report.rows} rows exist: is "
-            "IMAGES_DIR right? Rows left alone (restore the images, or delete them by hand)."
-        )
-        logger.error("integrity: {}", result.refused)
-    else:
-        for name, image_id in report.rows_without_file.items():
-            if await asyncio.to_thread(store.exists, name):
-                continue
-            if await repository.delete_image(pool, image_id) is not None:
-                result.rows_deleted += 1
-                result.thumbnails_deleted += await asyncio.to_thread(store.delete_thumbnails, name)
-                logger.info("integrity: deleted image {} (its file {} is missing)", image_id, name)
-    for name in report.files_without_row:
-        if await repository.filename_is_recorded(pool, name):
-            continue
-        if await asyncio.to_thread(store.delete, name):
-            result.files_deleted += 1
-            result.thumbnails_deleted += await asyncio.to_thread(store.delete_thumbnails, name)
-            logger.info("integrity: deleted {} (no row)", name)
-    if report.thumbnails_without_row:
-        # Thumbnails are named after their image's stem; rows are looked at once more.
-        recorded_stems = {n.partition(".")[0] for n in await repository.filename_ids(pool)}
-        for name in report.thumbnails_without_row:
-            if _thumbnail_stem(name) in recorded_stems:
-                continue
-            if await asyncio.to_thread(store.delete_thumbnail_file, name):
-                result.thumbnails_deleted += 1
-                logger.info("integrity: deleted {}/{} (no row)", THUMBS_DIR, name)
-    for name in report.temp_files:
-        if await asyncio.to_thread(store.delete_temp_file, name):
-            result.temp_files_deleted += 1
-            logger.info("integrity: deleted leftover temp file {}", name)
-    return result
 
 
 async def report_at_start(pool: AsyncConnectionPool, store: ImageStore) -> None:
-    """Log the reconciliation; never stops the app from starting."""
+    """Log the reconciliation. Meant to run as a background task: it never stops the app
+    from starting or serving, and changes nothing."""
     started = time.monotonic()
     try:
-        report = await inspect(pool, store)
+        report = await reconcile(pool, store)
     except (OSError, ServiceUnavailable) as exc:
         logger.error("integrity: could not compare the images folder with the database: {}", exc)
+        return
+    except Exception:
+        # Nobody awaits this task's result: its failures must reach the log here.
+        logger.exception("integrity: the check at start failed")
         return
     log_report(report, store)
     logger.debug("integrity: checked in {:.0f} ms", (time.monotonic() - started) * 1000)
@@ -223,26 +283,16 @@ async def run_check(config: Config, *, fix: bool) -> int:
         return EXIT_CANNOT_CHECK
     pool = make_pool(config)
     try:
-        try:
-            await open_pool(pool, attempts=1)
-            await migrate(pool)
-            report = await inspect(pool, store)
+        await open_pool(pool, attempts=1)
+        await migrate(pool)
+        report = await reconcile(pool, store, repair=fix)
+        log_report(report, store)
+        if fix and not report.consistent:
+            report = await reconcile(pool, store)  # what is left after the repair
             log_report(report, store)
-            if fix and not report.consistent:
-                result = await repair(pool, store, report)
-                logger.info(
-                    "integrity: repaired: {} row(s), {} file(s), {} thumbnail(s),"
-                    " {} temp file(s) deleted",
-                    result.rows_deleted,
-                    result.files_deleted,
-                    result.thumbnails_deleted,
-                    result.temp_files_deleted,
-                )
-                report = await inspect(pool, store)
-                log_report(report, store)
-        except (psycopg.OperationalError, PoolTimeout, ServiceUnavailable) as exc:
-            logger.error("integrity: cannot reach the database: {}", exc)
-            return EXIT_CANNOT_CHECK
+    except (psycopg.OperationalError, PoolTimeout, ServiceUnavailable) as exc:
+        logger.error("integrity: cannot reach the database: {}", exc)
+        return EXIT_CANNOT_CHECK
     finally:
         await pool.close()
     return EXIT_CONSISTENT if report.consistent else EXIT_PROBLEMS

@@ -189,17 +189,29 @@ async def all_filenames(pool: AsyncConnectionPool) -> set[str]:
         return {row[0] for row in await cur.fetchall()}
 
 
-async def filename_ids(pool: AsyncConnectionPool) -> dict[str, int]:
-    """Every row's filename and id, for reconciling the database with the images folder."""
-    async with _connection(pool) as conn:
-        cur = await conn.execute("SELECT filename, id FROM images")
-        return {row[0]: int(row[1]) for row in await cur.fetchall()}
+async def filename_id_batches(
+    pool: AsyncConnectionPool, size: int
+) -> AsyncIterator[list[tuple[str, int]]]:
+    """Every row's (filename, id), `size` at a time, all from one snapshot. A server-side
+    cursor keeps one batch in memory however large the gallery; close the generator (e.g.
+    `contextlib.aclosing`) when stopping early."""
+    async with (
+        _connection(pool) as conn,
+        conn.transaction(),
+        conn.cursor(name="filename_id_batches") as cur,
+    ):
+        await cur.execute("SELECT filename, id FROM images")
+        while batch := await cur.fetchmany(size):
+            yield [(str(row[0]), int(row[1])) for row in batch]
 
 
-async def filename_is_recorded(pool: AsyncConnectionPool, filename: str) -> bool:
+async def recorded_filenames(pool: AsyncConnectionPool, filenames: list[str]) -> set[str]:
+    """Those of `filenames` that have a row (one lookup each in the unique index)."""
     async with _connection(pool) as conn:
-        cur = await conn.execute("SELECT 1 FROM images WHERE filename = %s", (filename,))
-        return await cur.fetchone() is not None
+        cur = await conn.execute(
+            "SELECT filename FROM images WHERE filename = ANY(%s)", (filenames,)
+        )
+        return {row[0] for row in await cur.fetchall()}
 
 
 async def shared_secret(pool: AsyncConnectionPool, name: str) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from server.models import THUMB_SIDES, Thumbnail, thumb_name
@@ -22,14 +22,12 @@ THUMBS_DIR = "thumbs"
 THUMB_FILE_RE = re.compile(r"^([0-9a-f]{32})-[0-9]+\.webp$")
 
 
-@dataclass
-class Inventory:
-    """What the images folder holds, with each entry's modification time (epoch seconds)."""
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One file in the images folder, classified by its name alone."""
 
-    images: dict[str, float] = field(default_factory=dict)  # generated image names
-    thumbnails: dict[str, float] = field(default_factory=dict)  # names inside THUMBS_DIR
-    temp_files: dict[str, float] = field(default_factory=dict)  # leftovers of writes
-    other: list[str] = field(default_factory=list)  # anything else: never ours to delete
+    kind: str  # "image", "thumbnail", "temp" or "other"
+    name: str  # relative to the folder: "<hex>.png", "thumbs/<hex>-320.webp", ".tmp-…"
 
 
 class ImageStore:
@@ -119,34 +117,51 @@ class ImageStore:
     def temp_files(self) -> list[Path]:
         return [p for p in self.root.iterdir() if p.name.startswith(TEMP_PREFIX)]
 
-    def inventory(self) -> Inventory:
-        """One pass over the folder and its thumbnails folder (blocking: call it from a
-        thread). Other subfolders (lost+found, …) are not looked into."""
-        found = Inventory()
+    def scan(self) -> Iterator[Entry]:
+        """Every file of the folder and of its thumbnails folder, one at a time, without a
+        stat call each (blocking: drive it from a thread). Other subfolders are skipped."""
         with os.scandir(self.root) as entries:
             for entry in entries:
                 if entry.is_dir(follow_symlinks=False):
                     continue
-                if entry.name.startswith(TEMP_PREFIX) and entry.is_file(follow_symlinks=False):
-                    found.temp_files[entry.name] = entry.stat(follow_symlinks=False).st_mtime
-                elif FILENAME_RE.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
-                    found.images[entry.name] = entry.stat(follow_symlinks=False).st_mtime
+                if entry.name.startswith(TEMP_PREFIX):
+                    yield Entry("temp", entry.name)
+                elif FILENAME_RE.fullmatch(entry.name):
+                    yield Entry("image", entry.name)
                 else:
-                    found.other.append(entry.name)
+                    yield Entry("other", entry.name)
         try:
-            with os.scandir(self.root / THUMBS_DIR) as entries:
-                for entry in entries:
-                    if THUMB_FILE_RE.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
-                        found.thumbnails[entry.name] = entry.stat(follow_symlinks=False).st_mtime
-                    else:
-                        found.other.append(f"{THUMBS_DIR}/{entry.name}")
+            thumbnails = os.scandir(self.root / THUMBS_DIR)
         except FileNotFoundError:
-            pass
-        found.other.sort()
-        return found
+            return
+        with thumbnails as entries:
+            for entry in entries:
+                kind = "thumbnail" if THUMB_FILE_RE.fullmatch(entry.name) else "other"
+                yield Entry(kind, f"{THUMBS_DIR}/{entry.name}")
+
+    def has_any_image(self) -> bool:
+        with os.scandir(self.root) as entries:
+            return any(FILENAME_RE.fullmatch(entry.name) for entry in entries)
+
+    def missing(self, filenames: Iterable[str]) -> list[str]:
+        """Those of `filenames` that have no file."""
+        return [
+            name
+            for name in filenames
+            if not FILENAME_RE.fullmatch(name) or not (self.root / name).is_file()
+        ]
+
+    def modified_at(self, entry: Entry) -> float | None:
+        """When the entry's file last changed (epoch seconds); None when it is gone."""
+        try:
+            return (self.root / entry.name).stat().st_mtime
+        except FileNotFoundError:
+            return None
 
     def delete_thumbnail_file(self, name: str) -> bool:
-        """Remove one file of the thumbnails folder by name; False when it was already gone."""
+        """Remove one file of the thumbnails folder by name (with or without the folder);
+        False when it was already gone."""
+        name = name.removeprefix(f"{THUMBS_DIR}/")
         if not THUMB_FILE_RE.fullmatch(name):
             raise ValueError(f"not a thumbnail name: {name!r}")
         try:

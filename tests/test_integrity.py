@@ -129,11 +129,13 @@ def test_deleting_an_image_whose_file_is_gone_removes_the_row(
 # -- the reconciliation itself --------------------------------------------------------------
 
 
-async def test_inspect_finds_each_kind_of_drift_and_ignores_what_may_be_in_flight(
-    gallery: Gallery, pool: AsyncConnectionPool, store: ImageStore
+async def test_the_check_finds_each_kind_of_drift_and_ignores_what_may_be_in_flight(
+    gallery: Gallery, pool: AsyncConnectionPool, store: ImageStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(integrity, "BATCH", 2)  # every path through more than one batch
     kept_id, kept = await upload(gallery)
     lost_id, lost = await upload(gallery)
+    await upload(gallery)
     store.path(lost).unlink()
     orphan = old_file(store.root / store.new_filename(".png"), make_image()).name
     # An upload between writing its file and inserting its row looks just like an orphan.
@@ -148,15 +150,16 @@ async def test_inspect_finds_each_kind_of_drift_and_ignores_what_may_be_in_fligh
     (thumbs / f"{'a' * 32}-320.webp").write_bytes(b"RIFF")  # an upload in flight, again
     (thumbs / "notes.txt").write_text("not ours either")
 
-    report = await integrity.inspect(pool, store)
-    assert report.rows_without_file == {lost: lost_id}
-    assert report.files_without_row == [orphan]
-    assert report.thumbnails_without_row == [orphan_thumb]
-    assert report.temp_files == [stale_temp.name]
+    report = await integrity.reconcile(pool, store)
+    assert report.rows_without_file.sample == [f"id {lost_id} ({lost})"]
+    assert report.files_without_row.sample == [orphan]
+    assert report.thumbnails_without_row.sample == [f"thumbs/{orphan_thumb}"]
+    assert report.temp_files.sample == [stale_temp.name]
     # Reported, never deleted; other folders are not looked into.
-    assert report.other_entries == ["README.txt", "thumbs/notes.txt"]
-    assert (report.rows, report.files, report.problems) == (2, 3, 4)  # kept, orphan, fresh
-    assert kept_id not in report.rows_without_file.values()
+    assert sorted(report.other_entries.sample) == ["README.txt", "thumbs/notes.txt"]
+    assert (report.rows, report.files, report.problems) == (3, 4, 4)
+    assert f"({kept})" not in report.rows_without_file.describe() and kept_id != lost_id
+    assert not any(f.repaired for f in (report.rows_without_file, report.files_without_row))
 
 
 async def test_repair_fixes_the_drift_and_announces_deleted_rows(
@@ -173,16 +176,21 @@ async def test_repair_fixes_the_drift_and_announces_deleted_rows(
 
     async with await psycopg.AsyncConnection.connect(unit_database_url, autocommit=True) as conn:
         await conn.execute(f"LISTEN {repository.EVENTS_CHANNEL}")
-        result = await integrity.repair(pool, store, await integrity.inspect(pool, store))
+        report = await integrity.reconcile(pool, store, repair=True)
         async with asyncio.timeout(5):
             notify = await anext(conn.notifies())
     assert json.loads(notify.payload) == {"type": "image.deleted", "total": 1, "id": lost_id}
-    assert (result.rows_deleted, result.files_deleted, result.temp_files_deleted) == (1, 1, 1)
-    assert result.thumbnails_deleted == len(THUMB_SIDES) + 1  # the lost image's, the orphan
+    found = (
+        report.rows_without_file,
+        report.files_without_row,
+        report.thumbnails_without_row,
+        report.temp_files,
+    )
+    assert [(f.count, f.repaired) for f in found] == [(1, 1)] * 4
     assert sorted(p.name for p in store.root.iterdir()) == sorted([kept, "README.txt", "thumbs"])
-    kept_stem = kept.partition(".")[0]
+    kept_stem = kept.partition(".")[0]  # the lost image's thumbnails went with its row
     assert all(p.name.startswith(kept_stem) for p in (store.root / THUMBS_DIR).iterdir())
-    assert (await integrity.inspect(pool, store)).consistent
+    assert (await integrity.reconcile(pool, store)).consistent
 
 
 async def test_repair_leaves_rows_alone_when_the_folder_has_no_images_at_all(
@@ -193,11 +201,9 @@ async def test_repair_leaves_rows_alone_when_the_folder_has_no_images_at_all(
     for path in store.root.iterdir():  # as if IMAGES_DIR pointed at an empty, new volume
         if path.is_file():
             path.unlink()
-    report = await integrity.inspect(pool, store)
-    assert len(report.rows_without_file) == 3
-    result = await integrity.repair(pool, store, report)
-    assert result.rows_deleted == 0
-    assert result.refused is not None and "IMAGES_DIR" in result.refused
+    report = await integrity.reconcile(pool, store, repair=True)
+    assert (report.rows_without_file.count, report.rows_without_file.repaired) == (3, 0)
+    assert report.refused is not None and "IMAGES_DIR" in report.refused
     assert await repository.count_images(pool) == 3
 
 
@@ -210,7 +216,7 @@ def test_check_says_when_it_cannot_check(unit_database_url: str, tmp_path: Path)
     assert "does not exist" in missing.stderr
 
 
-async def test_the_app_reports_drift_at_start_and_serves_anyway(
+async def test_the_app_reports_drift_in_the_background_of_its_start(
     gallery: Gallery, store: ImageStore, unit_database_url: str
 ) -> None:
     lost_id, lost = await upload(gallery)
@@ -229,7 +235,13 @@ async def test_the_app_reports_drift_at_start_and_serves_anyway(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+    assert process.stderr is not None
+    log: list[str] = []
     try:
+        async with asyncio.timeout(30):
+            while "check --repair" not in (line := (await process.stderr.readline()).decode()):
+                assert line, "the backend exited:\n" + "".join(log)
+                log.append(line)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             for _ in range(100):
                 try:
@@ -244,11 +256,11 @@ async def test_the_app_reports_drift_at_start_and_serves_anyway(
         if process.returncode is None:
             process.kill()
             await process.wait()
-    assert process.stderr is not None
-    log = (await process.stderr.read()).decode()
-    assert f"1 image row(s) have no file in {store.root}: id {lost_id} ({lost})" in log
-    assert "check --repair" in log
-    assert store.path(lost).exists() is False and await repository.count_images(gallery.pool) == 1
+    text = "".join(log)
+    assert f"1 image row(s) have no file in {store.root}: id {lost_id} ({lost})" in text
+    assert "Traceback" not in text + (await process.stderr.read()).decode()
+    # A report, not a repair.
+    assert not store.path(lost).exists() and await repository.count_images(gallery.pool) == 1
 
 
 # -- the database goes away -----------------------------------------------------------------
