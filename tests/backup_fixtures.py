@@ -144,7 +144,7 @@ swap() {  # the container's names for things -> the test's
     done
 }
 case "$1" in
-    inspect) echo true ;;
+    inspect) echo "${STAND_IN_DB_RUNNING:-true}" ;;
     exec)  # docker exec [-i] db PROGRAM ARGS...: PostgreSQL's own tools, as in the db container
         shift
         [[ "$1" == -i ]] && shift

@@ -448,6 +448,23 @@ def test_compose_mode_runs_the_same_backup_and_restore_in_the_containers(
     assert "docker exec -i db psql -X -U postgres -d images_db -q -v ON_ERROR_STOP=1" in calls
 
 
+def test_compose_mode_says_when_the_stack_is_not_running(stack: OwnStack, tmp_path: Path) -> None:
+    upload_some(stack)
+    env = docker_stand_in(tmp_path, stack.database_url, stack.images_dir)
+    backups = tmp_path / "backups"
+    assert run_script("backup.sh", "--dir", str(backups), env=env).returncode == 0
+    made = sorted(backups.iterdir())
+    rows_before = rows(stack.database_url)
+
+    env["STAND_IN_DB_RUNNING"] = "false"
+    for script, args in [("backup.sh", ()), ("restore.sh", ("latest", "--yes"))]:
+        result = run_script(script, *args, "--dir", str(backups), env=env)
+        assert result.returncode == 1, script
+        assert "the 'db' container is not running: start the stack" in result.stderr, script
+    assert sorted(backups.iterdir()) == made
+    assert rows(stack.database_url) == rows_before
+
+
 # -- scheduled backups (auto_backup_compose.yml) -------------------------------------------
 
 
