@@ -109,6 +109,13 @@ function scheduleResync() {
   }, 150);
 }
 
+// After a gap in the event stream (or a restore from backup) the server's page is the whole
+// truth: forget which ids this tab saw deleted, since a restore can bring them back.
+function fullResync() {
+  deletedIds.clear();
+  resync();
+}
+
 async function resync() {
   if (resyncing) {
     scheduleResync();
@@ -194,14 +201,14 @@ function connect() {
     if (event.type === "hello") {
       attempts = 0;
       setStatus("live", t("live"));
-      if (everConnected) resync(); // we may have missed events while offline
+      if (everConnected) fullResync(); // we may have missed events while offline
       everConnected = true;
     } else if (event.type === "image.created") {
       onCreated(event.image, event.total);
     } else if (event.type === "image.deleted") {
       onDeleted(event.id, event.total);
     } else if (event.type === "resync") {
-      resync();
+      fullResync();
     }
   });
   socket.addEventListener("close", () => {
