@@ -23,6 +23,7 @@ from server.events import EventHub
 from server.gallery import Gallery
 from server.looplag import LoopLagMonitor
 from server.storage import ImageStore
+from server.workers import ImageWorkers
 
 ROOT = Path(__file__).resolve().parent.parent
 # Multipart framing adds a few hundred bytes around the file; the app enforces the exact limit.
@@ -87,6 +88,7 @@ async def serve(config: Config) -> None:
     hub = EventHub(config.database_url)
     lag = LoopLagMonitor()
     lag.start()
+    image_workers = ImageWorkers()
     integrity_check: asyncio.Task[None] | None = None
     try:
         await migrate(pool)
@@ -101,6 +103,7 @@ async def serve(config: Config) -> None:
             max_upload_bytes=config.max_upload_bytes,
             max_image_pixels=config.max_image_pixels,
             strip_location=config.strip_location,
+            image_workers=image_workers,
         )
         await hub.start()
         app = make_app(config, gallery=gallery, hub=hub, cookie_secret=secret)
@@ -133,4 +136,5 @@ async def serve(config: Config) -> None:
         await hub.stop()
         await pool.close()
         await lag.stop()
+        image_workers.shutdown()
     logger.info("stopped")

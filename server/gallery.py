@@ -23,6 +23,7 @@ from server.errors import (
 from server.models import PER_PAGE, GalleryPage, Image, IncomingFile, NewImage, Thumbnail, Viewer
 from server.storage import ImageStore
 from server.thumbnails import make_thumbnails
+from server.workers import ImageWorkers
 
 ALLOWED_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif")
 MAX_NAME_LENGTH = 255
@@ -67,12 +68,15 @@ class Gallery:
         max_upload_bytes: int,
         max_image_pixels: int,
         strip_location: bool = True,
+        image_workers: ImageWorkers | None = None,
     ) -> None:
         self.pool = pool
         self.store = store
         self.max_upload_bytes = max_upload_bytes
         self.max_image_pixels = max_image_pixels
         self.strip_location = strip_location
+        # Pillow work: on the app's low-priority threads (server/workers.py), else any thread.
+        self._pillow = image_workers.run if image_workers is not None else asyncio.to_thread
 
     async def upload(self, files: list[IncomingFile], owner_hash: str) -> Image:
         """Validate, store and record one image; on any failure nothing is left behind."""
@@ -80,11 +84,11 @@ class Gallery:
         name = clean_original_name(incoming.name)
         if not name.lower().endswith(ALLOWED_EXTENSIONS):
             raise UnsupportedImage("Only .jpg, .jpeg, .png and .gif files are accepted.")
-        info = await asyncio.to_thread(imaging.identify, incoming.body, self.max_image_pixels)
+        info = await self._pillow(imaging.identify, incoming.body, self.max_image_pixels)
         thumbs = await self._make_thumbnails(incoming.body)
         body = incoming.body
         if self.strip_location:
-            body = await asyncio.to_thread(imaging.strip_location, body, info.format)
+            body = await self._pillow(imaging.strip_location, body, info.format)
         filename = self.store.new_filename(info.extension)
         await asyncio.to_thread(self.store.write, filename, body)
         try:
@@ -110,13 +114,12 @@ class Gallery:
         logger.info("stored image {} ({} bytes) as {}", image.id, image.size, filename)
         return image
 
-    @staticmethod
-    async def _make_thumbnails(data: bytes) -> list[Thumbnail]:
+    async def _make_thumbnails(self, data: bytes) -> list[Thumbnail]:
         """The upload's thumbnails, made in a worker thread. Pillow already decoded the
         image once, so a failure here is our bug, not the visitor's: the image is stored
         without thumbnails (the gallery shows the original; the backfill retries)."""
         try:
-            return await asyncio.to_thread(make_thumbnails, data)
+            return await self._pillow(make_thumbnails, data)
         except Exception:
             logger.exception("could not make thumbnails; storing the image without them")
             return []
