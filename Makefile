@@ -5,7 +5,7 @@ VENV_PYTHON := $(VENV)/bin/python
 # Records that .venv holds the current requirements; pip runs again only when they change.
 VENV_STAMP := $(VENV)/.requirements-installed
 
-.PHONY: test run lint venv system-deps bench-ws bench-load screenshots
+.PHONY: test run lint venv system-deps bench bench-ws bench-load seed screenshots
 
 test: system-deps venv node_modules/.installed
 	$(VENV_PYTHON) -m pytest $(PYTEST_ARGS)
@@ -35,8 +35,17 @@ $(VENV_STAMP): requirements.txt requirements-dev.txt | $(VENV_PYTHON)
 	touch $@
 
 # Benchmarks: scripts in bench/, results (with the machine) in docs/BENCHMARKS.md.
+# `make bench` runs them all (about ten minutes); each also runs alone (python -m bench.NAME).
+bench: system-deps venv
+	$(VENV_PYTHON) -m bench.suite
+
 bench-ws: system-deps venv
 	$(VENV_PYTHON) -m bench.ws_fanout
+
+# N rows straight into DATABASE_URL's gallery (rows only, no files): `make seed N=1000000`.
+N ?= 1000000
+seed: venv
+	$(VENV_PYTHON) -m bench.seed $(N)
 
 # README screenshots, regenerated from a live local stack.
 screenshots: system-deps venv

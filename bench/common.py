@@ -7,8 +7,10 @@ import os
 import platform
 import re
 import statistics
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -78,3 +80,84 @@ def write_section(name: str, body: str) -> None:
     text = pattern.sub(lambda _m: block, text) if pattern.search(text) else f"{text}\n{block}\n"
     BENCHMARKS_MD.parent.mkdir(exist_ok=True)
     BENCHMARKS_MD.write_text(text)
+
+
+# --- shared by the `make bench` suite -------------------------------------------------------
+
+# Benchmarks hammer the stack from one address: lift nginx's per-address write limits.
+UNLIMITED = {
+    "NGINX_UPLOAD_RATE": "1000000r/s",
+    "NGINX_UPLOAD_BURST": "1000000",
+    "NGINX_CONN_PER_IP": "10000",
+}
+
+
+@contextmanager
+def postgres() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster (fsync off) with an empty `images_db`; yields its URL."""
+    from scripts.pgcluster import PostgresCluster
+
+    with PostgresCluster() as cluster:
+        cluster.create_database("images_db")
+        yield cluster.url("images_db")
+
+
+@contextmanager
+def bench_stack(
+    workers: int, database_url: str, log_level: str = "WARNING"
+) -> Iterator[RunningStack]:
+    with running_stack(
+        workers=workers,
+        database_url=database_url,
+        env={"LOG_LEVEL": log_level, **UNLIMITED},
+    ) as stack:
+        yield stack
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    bad: int  # non-2xx/3xx answers and socket errors
+
+
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(number) * _UNITS_MS[unit]
+
+
+def wrk(
+    url: str,
+    *,
+    seconds: float = 8,
+    connections: int = 32,
+    threads: int = 1,
+    headers: dict[str, str] | None = None,
+    warmup: float = 1,
+) -> WrkResult:
+    """HTTP load with wrk (loopback only): requests/s and latency percentiles."""
+    args = ["wrk", f"-t{threads}", f"-c{connections}", "--latency"]
+    for name, value in (headers or {}).items():
+        args += ["-H", f"{name}: {value}"]
+    if warmup:
+        subprocess.run([*args, f"-d{round(warmup)}s", url], capture_output=True, check=True)
+    out = subprocess.run(
+        [*args, f"-d{round(seconds)}s", url], capture_output=True, text=True, check=True
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    bad = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
+    if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
+        bad += sum(int(n) for n in m.groups())
+    return WrkResult(rps, p50, p99, requests, bad)
+
+
+def fmt_ratio(value: float, reference: float) -> str:
+    return f"{value / reference:.0%}" if reference else "n/a"

@@ -1,0 +1,178 @@
+"""`make bench` (3): uploads per second of 200 KB, 2 MB and 5 MB JPEGs with 8 concurrent
+clients through nginx to 2 backend processes, with each backend's event-loop lag measured
+during the run (server/looplag.py, read out with SIGUSR1). The reference is the same POSTs
+answered by a constant Tornado handler behind the same nginx (transport and multipart
+parsing only), in the same run."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import signal
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from bench.common import bench_stack, fmt_ratio, postgres, summary, write_section
+from bench.reference import reference_site
+from tests.images import make_photo
+
+CLIENTS = 8
+# label -> (width, height, JPEG quality) of a photo-like image of about that size
+SIZES = {"200 KB": (1000, 750, 90), "2 MB": (2700, 2000, 95), "5 MB": (4000, 3000, 95)}
+_LAG = re.compile(r"\[(\S+)\] event loop lag: p50 ([\d.]+) ms, p99 ([\d.]+) ms, max ([\d.]+) ms")
+
+
+def multipart(data: bytes) -> tuple[bytes, str]:
+    """One `file` part, encoded once (the client should cost the machine as little as it can)."""
+    boundary = uuid.uuid4().hex
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="photo.jpg"\r\n'
+            f"Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+async def hammer(url: str, headers: dict[str, str], body: bytes, seconds: float) -> list[float]:
+    """CLIENTS clients uploading back to back for `seconds`; latencies (ms) of the 2xx."""
+    latencies: list[float] = []
+    failures = 0
+    deadline = time.perf_counter() + seconds
+
+    async def client() -> None:
+        nonlocal failures
+        async with httpx.AsyncClient(timeout=60) as http:
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                response = await http.post(url, content=body, headers=headers)
+                if response.status_code in (200, 201):
+                    latencies.append((time.perf_counter() - started) * 1000)
+                else:
+                    failures += 1
+
+    await asyncio.gather(*(client() for _ in range(CLIENTS)))
+    if failures:
+        raise RuntimeError(f"{failures} uploads failed")
+    return latencies
+
+
+def lag_reports(log: list[str], since: int) -> dict[str, tuple[float, float, float]]:
+    found = {}
+    for line in log[since:]:
+        if m := _LAG.search(line):
+            found[m.group(1)] = (float(m.group(2)), float(m.group(3)), float(m.group(4)))
+    return found
+
+
+async def run(seconds: float) -> str:
+    photos = {label: make_photo(w, h, seed=7, quality=q) for label, (w, h, q) in SIZES.items()}
+    ours: dict[str, list[float]] = {}
+    lags: dict[str, dict[str, tuple[float, float, float]]] = {}
+    with postgres() as database_url, bench_stack(2, database_url, log_level="INFO") as stack:
+        pids = stack.backend_pids()
+        async with httpx.AsyncClient(base_url=stack.url) as http:
+            (await http.get("/upload/")).raise_for_status()
+            cookies = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
+            xsrf = http.cookies["_xsrf"]
+        # The lag's reference: the same backends with nothing to do, on the same machine.
+        for pid in pids:
+            os.kill(pid, signal.SIGUSR1)
+        await asyncio.sleep(0.3)
+        mark = len(stack.log)
+        await asyncio.sleep(seconds / 2)
+        for pid in pids:
+            os.kill(pid, signal.SIGUSR1)
+        await asyncio.sleep(0.5)
+        idle = lag_reports(stack.log, mark)
+        for label, photo in photos.items():
+            body, content_type = multipart(photo)
+            headers = {
+                "Content-Type": content_type,
+                "Cookie": cookies,
+                "X-XSRFToken": xsrf,
+                "Accept": "application/json",
+            }
+            await hammer(f"{stack.url}/upload/", headers, body, 1)  # warm-up
+            for pid in pids:  # start the lag count afresh
+                os.kill(pid, signal.SIGUSR1)
+            await asyncio.sleep(0.3)
+            mark = len(stack.log)
+            ours[label] = await hammer(f"{stack.url}/upload/", headers, body, seconds)
+            for pid in pids:
+                os.kill(pid, signal.SIGUSR1)
+            await asyncio.sleep(0.5)
+            lags[label] = lag_reports(stack.log, mark)
+    theirs: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as static, reference_site(2, Path(static)) as ref:
+        for label, photo in photos.items():
+            body, content_type = multipart(photo)
+            headers = {"Content-Type": content_type}
+            await hammer(f"{ref}/upload/", headers, body, 1)
+            theirs[label] = await hammer(f"{ref}/upload/", headers, body, seconds)
+
+    rows = []
+    worst_p99 = 0.0
+    idle_text = "; ".join(
+        f"{w}: {p50:.1f} / {p99:.1f} / {mx:.0f}" for w, (p50, p99, mx) in sorted(idle.items())
+    )
+    rows.append(f"| idle (reference for the lag) | | | | | | {idle_text} |")
+    for label, photo in photos.items():
+        ok, ref = summary(ours[label]), summary(theirs[label])
+        rate, ref_rate = len(ours[label]) / seconds, len(theirs[label]) / seconds
+        lag = lags[label]
+        worst_p99 = max([worst_p99, *(p99 for _p50, p99, _max in lag.values())])
+        lag_text = "; ".join(
+            f"{w}: {p50:.1f} / {p99:.1f} / {mx:.0f}" for w, (p50, p99, mx) in sorted(lag.items())
+        )
+        rows.append(
+            f"| {label} ({len(photo) / 1048576:.2f} MiB) | {rate:.1f} | {ok['p50']:.0f} / "
+            f"{ok['p99']:.0f} | {ref_rate:.1f} | {ref['p50']:.0f} / {ref['p99']:.0f} "
+            f"| {fmt_ratio(rate, ref_rate)} | {lag_text} |"
+        )
+    return "\n".join(
+        [
+            "## Uploads (`make bench`, 3)",
+            "",
+            f"{CLIENTS} clients upload the same photo-like JPEG back to back for {seconds:g} s "
+            "(after a 1 s warm-up) through nginx to 2 backend processes: verification, "
+            "GPS stripping, two WebP thumbnails, atomic writes with fsync, the row and its event. "
+            "The reference sends the same bodies to a constant Tornado handler behind the same "
+            "nginx (bench/reference.py): nginx buffering, the proxy hop and Tornado's multipart "
+            "parsing, nothing else. Event-loop lag is each backend's own measurement "
+            "(server/looplag.py: how late a 10 ms timer fires) over the run. The client shares "
+            "the 2 cores.",
+            "",
+            "| JPEG | uploads/s | p50 / p99 ms | reference uploads/s | reference p50 / p99 ms "
+            "| ratio | loop lag p50 / p99 / max ms, per backend |",
+            "|---|---:|---|---:|---|---:|---|",
+            *rows,
+            "",
+            "- Target: event-loop lag p99 ≤ 20 ms while 8 clients upload 5 MB JPEGs: "
+            + ("met" if worst_p99 <= 20 else "NOT met")
+            + f" (worst p99 over all runs and backends: {worst_p99:.1f} ms).",
+        ]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    body = asyncio.run(run(args.seconds))
+    print(body)
+    if not args.no_write:
+        write_section("bench-uploads", body)
+
+
+if __name__ == "__main__":
+    main()
