@@ -49,7 +49,12 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
 
 
 def make_app(
-    config: Config, *, gallery: Gallery, hub: EventHub, cookie_secret: str
+    config: Config,
+    *,
+    gallery: Gallery,
+    hub: EventHub,
+    cookie_secret: str,
+    image_workers: ImageWorkers | None = None,
 ) -> tornado.web.Application:
     routes = [
         *pages.routes,
@@ -65,6 +70,7 @@ def make_app(
         routes,
         gallery=gallery,
         hub=hub,
+        image_workers=image_workers,
         access=AccessPolicy(config.admin_password, config.api_token),
         worker_name=config.worker_name,
         template_path=str(ROOT / "templates"),
@@ -106,7 +112,9 @@ async def serve(config: Config) -> None:
             image_workers=image_workers,
         )
         await hub.start()
-        app = make_app(config, gallery=gallery, hub=hub, cookie_secret=secret)
+        app = make_app(
+            config, gallery=gallery, hub=hub, cookie_secret=secret, image_workers=image_workers
+        )
         server = app.listen(
             config.port,
             config.host,

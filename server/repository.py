@@ -128,6 +128,7 @@ FROM images WHERE id IN (SELECT id FROM ids) ORDER BY id DESC
 
 def _image_with_total(cursor: Any) -> Callable[[Sequence[Any]], tuple[int, Image]]:
     def make(values: Sequence[Any]) -> tuple[int, Image]:
+        # _IMAGE_COLUMNS lists Image's fields in their declared order.
         return int(values[0]), Image(*values[1:])
 
     return make

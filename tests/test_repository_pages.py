@@ -169,3 +169,13 @@ async def test_set_thumbnail_and_walking_every_row(pool: AsyncConnectionPool) ->
     walked = await repository.images_after(pool, 0, 2)
     walked += await repository.images_after(pool, walked[-1].id, 10)
     assert [i.id for i in walked] == [images[n].id for n in (0, 1, 3, 4)]
+
+
+def test_the_column_list_follows_the_image_fields() -> None:
+    """list_page builds Image positionally from _IMAGE_COLUMNS."""
+    from dataclasses import fields
+
+    from server.models import Image
+
+    columns = [c.strip() for c in repository._IMAGE_COLUMNS.split(",")]
+    assert columns == [f.name for f in fields(Image)]
