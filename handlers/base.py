@@ -3,6 +3,7 @@ funnel that maps domain errors to HTTP statuses and renders them (HTML or JSON).
 
 from __future__ import annotations
 
+import functools
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -148,7 +149,16 @@ def format_datetime(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+@functools.cache
+def _js_messages(locale: tornado.locale.Locale) -> str:
+    """The scripts' messages in one language, as JSON (made once per language)."""
+    # json_encode escapes "</", so the block can never close its <script> early.
+    return json_encode({m: locale.translate(m) for m in JS_MESSAGES})
+
+
 class BaseHandler(tornado.web.RequestHandler):
+    _viewer: Viewer | None = None
+
     def prepare(self) -> None:
         # Every visitor gets an owner identity on their first page view, so a tab opened
         # before their first upload already knows which live tiles it may delete.
@@ -195,7 +205,10 @@ class BaseHandler(tornado.web.RequestHandler):
 
     @property
     def viewer(self) -> Viewer:
-        return viewer_of(self)
+        # Worked out once per request: each look verifies signed cookies (HMAC).
+        if self._viewer is None:
+            self._viewer = viewer_of(self)
+        return self._viewer
 
     def ensure_owner_hash(self) -> str:
         """The caller's owner identity, issuing a fresh signed cookie on first use."""
@@ -204,7 +217,8 @@ class BaseHandler(tornado.web.RequestHandler):
             return viewer.owner_hash
         token = secrets.token_urlsafe(32)
         self.set_signed_cookie(OWNER_COOKIE, token, expires_days=OWNER_COOKIE_DAYS)
-        return owner_hash_of(token)
+        self._viewer = Viewer(owner_hash=owner_hash_of(token), is_admin=viewer.is_admin)
+        return self._viewer.owner_hash
 
     @property
     def base_url(self) -> str:
@@ -219,12 +233,10 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def get_template_namespace(self) -> dict[str, Any]:
         namespace = super().get_template_namespace()
-        translate = self.locale.translate
         namespace.update(
             lang=self.lang,
             format_kb=lambda size: format_kb(size, self.lang),
-            # json_encode escapes "</", so the block can never close its <script> early.
-            js_messages=json_encode({m: translate(m) for m in JS_MESSAGES}),
+            js_messages=_js_messages(self.locale),
             format_datetime=format_datetime,
             xsrf_value=self.xsrf_token.decode(),
             admin_enabled=self.access.admin_enabled,

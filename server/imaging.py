@@ -45,6 +45,10 @@ def identify(data: bytes, max_pixels: int) -> ImageInfo:
             # a second open + load() decodes the pixels and catches truncation.
             img.verify()
         with Image.open(BytesIO(data), formats=(fmt,)) as img:
+            if fmt == "JPEG":
+                # libjpeg still reads every byte of the scan at 1/8 scale (so truncation
+                # is caught) but skips most of the work of producing full-size pixels.
+                img.draft("RGB", (max(1, width // 8), max(1, height // 8)))
             img.load()
             frames = getattr(img, "n_frames", 1)
         if width * height * frames > max_pixels * ANIMATION_PIXEL_FACTOR:
