@@ -10,34 +10,22 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from scripts.launch import RunningStack, running_stack
+from scripts.launch import running_stack
 from scripts.pgcluster import find_bin_dir
+from tests.conftest import Stack
 
 REPO = Path(__file__).resolve().parent.parent
 # Settings the scripts read from the environment; each test passes its own.
 _SCRIPT_SETTINGS = ("DATABASE_URL", "IMAGES_DIR", "PG_DUMP", "PSQL", "PG_BIN_DIR")
 
 
-@dataclass
-class OwnStack:
+class OwnStack(Stack):
     """scripts/local-stack (nginx + 2 backends) on a database of its own."""
-
-    running: RunningStack
-    database_url: str
-
-    @property
-    def url(self) -> str:
-        return self.running.url
-
-    @property
-    def images_dir(self) -> Path:
-        return self.running.images_dir
 
     @property
     def env(self) -> dict[str, str]:
@@ -45,8 +33,8 @@ class OwnStack:
         return {"DATABASE_URL": self.database_url, "IMAGES_DIR": str(self.images_dir)}
 
     def wipe(self) -> None:
-        with psycopg.connect(self.database_url) as conn:
-            conn.execute("TRUNCATE images RESTART IDENTITY")
+        """Rows and the whole images folder gone, as after losing the volume."""
+        super().wipe()
         shutil.rmtree(self.images_dir)
         self.images_dir.mkdir()
 
