@@ -184,6 +184,17 @@ def test_cookies_are_secure_behind_https(solo_backend: str) -> None:
     assert cookies and all("Secure" in c for c in cookies)
 
 
+def test_a_tls_proxy_in_front_of_nginx_is_honoured(site: Stack) -> None:
+    """nginx passes on the scheme a TLS-terminating proxy reports: links and cookies follow."""
+    with Browser(site.url) as client:
+        assert client.upload("a.png", make_image()).status_code == 201
+    proxied = {"X-Forwarded-Proto": "https", "Host": "pics.example.org"}
+    page = httpx.get(f"{site.url}/upload/", headers=proxied)
+    assert all("Secure" in c for c in page.headers.get_list("set-cookie"))
+    listed = httpx.get(f"{site.url}/images/", headers=proxied | JSON).json()
+    assert listed["images"][0]["url"].startswith("https://pics.example.org/images/")
+
+
 def test_there_are_no_directory_listings(site: Stack) -> None:
     for path in ("/static/", "/static/js/", "/images/thumbs/", "/_errors/"):
         response = httpx.get(site.url + path)
