@@ -110,6 +110,25 @@ def context_tag(page: Page) -> str:
     )
 
 
+def live_frames(context: BrowserContext) -> None:
+    """Two frames of one gallery tab: before and after an upload made in another tab."""
+    gallery, uploader = context.new_page(), context.new_page()
+    gallery.set_viewport_size({"width": 1100, "height": 560})
+    gallery.goto("/images/")
+    gallery.locator("#live-status[data-state=live]").wait_for()
+    gallery.wait_for_load_state("networkidle")
+    gallery.screenshot(path=OUT / "live-1-before.png")
+    uploader.goto("/upload/")
+    name = "just-uploaded.png"
+    uploader.set_input_files(
+        "#file", files=[{"name": name, "mimeType": "image/png", "buffer": sample_image(6, name)}]
+    )
+    gallery.locator(".tile-name", has_text=name).wait_for()
+    gallery.wait_for_load_state("networkidle")
+    gallery.wait_for_function("() => [...document.images].every((i) => i.complete)")
+    gallery.screenshot(path=OUT / "live-2-after.png")
+
+
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     with running_stack(workers=2) as stack, sync_playwright() as playwright:
@@ -138,6 +157,9 @@ def main() -> int:
                 page.wait_for_load_state("networkidle")
                 page.screenshot(path=OUT / f"view-{tag}.png")
                 context.close()
+        context = browser.new_context(base_url=stack.url, locale="en-US", timezone_id="UTC")
+        live_frames(context)
+        context.close()
         browser.close()
     print(f"screenshots written to {OUT}", file=sys.stderr)
     return 0
