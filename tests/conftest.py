@@ -3,8 +3,11 @@ native stack (nginx + 2 backend processes via scripts/local-stack), and HTTP hel
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +19,7 @@ from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from scripts.launch import RunningStack, running_stack
-from scripts.pgcluster import PostgresCluster
+from scripts.pgcluster import PostgresCluster, free_port
 from server.config import Config
 from server.db import make_pool, migrate, open_pool
 from server.models import THUMB_SIDES, thumb_name
@@ -200,40 +203,55 @@ async def pool(unit_database_url: str) -> AsyncIterator[AsyncConnectionPool]:
         await pool.close()
 
 
-@pytest.fixture(scope="session")
-def solo_backend(unit_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One `python -m server` process on a free port, without nginx in front."""
-    import subprocess
-    import sys
-    import time
-
-    from scripts.pgcluster import free_port
-
+async def start_backend(
+    database_url: str, images_dir: Path, *, log: bool = True
+) -> tuple[asyncio.subprocess.Process, str]:
+    """`python -m server` (worker "solo") on a free port, without nginx; its log is piped
+    to `process.stderr` when `log` (read it: a full pipe would stall the process).
+    Returns the process and its base URL at once: see `wait_until_healthy`."""
     port = free_port()
     env = os.environ | {
-        "DATABASE_URL": unit_database_url,
-        "IMAGES_DIR": str(tmp_path_factory.mktemp("solo") / "images"),
+        "DATABASE_URL": database_url,
+        "IMAGES_DIR": str(images_dir),
         "WORKER_NAME": "solo",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "server", "--port", str(port)],
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "server", "--port", str(port)),
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE if log else subprocess.DEVNULL,
     )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
+    return process, f"http://127.0.0.1:{port}"
+
+
+async def wait_until_healthy(url: str, timeout: float = 30) -> None:
+    async with asyncio.timeout(timeout), httpx.AsyncClient(base_url=url) as client:
         while True:
             try:
-                if httpx.get(f"{url}/healthz").status_code == 200:
-                    break
+                if (await client.get("/healthz")).status_code == 200:
+                    return
             except httpx.TransportError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.1)
+                pass
+            await asyncio.sleep(0.1)
+
+
+async def stop_backend(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.kill()
+        await process.wait()
+
+
+@pytest.fixture(scope="session")
+async def solo_backend(
+    unit_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """One backend process on a free port, without nginx in front."""
+    images = tmp_path_factory.mktemp("solo")
+    process, url = await start_backend(unit_database_url, images, log=False)
+    try:
+        await wait_until_healthy(url)
         yield url
     finally:
-        process.terminate()
-        process.wait(30)
+        await stop_backend(process)

@@ -20,13 +20,19 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 from websockets.asyncio.client import connect
 
-from scripts.pgcluster import free_port
 from server import integrity, repository
 from server.gallery import Gallery
 from server.models import THUMB_SIDES, IncomingFile, Thumbnail
 from server.storage import TEMP_PREFIX, THUMBS_DIR, ImageStore
 from tests.backup_fixtures import REPO, script_env
-from tests.conftest import Browser, PostgresServer, Stack
+from tests.conftest import (
+    Browser,
+    PostgresServer,
+    Stack,
+    start_backend,
+    stop_backend,
+    wait_until_healthy,
+)
 from tests.images import make_image
 
 OWNER = "d" * 64
@@ -221,20 +227,7 @@ async def test_the_app_reports_drift_in_the_background_of_its_start(
 ) -> None:
     lost_id, lost = await upload(gallery)
     store.path(lost).unlink()
-    port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "server",
-        "--port",
-        str(port),
-        cwd=REPO,
-        env=script_env(
-            DATABASE_URL=unit_database_url, IMAGES_DIR=str(store.root), WORKER_NAME="solo"
-        ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    process, url = await start_backend(unit_database_url, store.root)
     assert process.stderr is not None
     log: list[str] = []
     try:
@@ -242,20 +235,13 @@ async def test_the_app_reports_drift_in_the_background_of_its_start(
             while "check --repair" not in (line := (await process.stderr.readline()).decode()):
                 assert line, "the backend exited:\n" + "".join(log)
                 log.append(line)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            for _ in range(100):
-                try:
-                    if (await client.get("/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.1)
+        await wait_until_healthy(url)
+        async with httpx.AsyncClient(base_url=url) as client:
             assert (await client.get("/images/")).status_code == 200
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), 15) == 0
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        await stop_backend(process)
     text = "".join(log)
     assert f"1 image row(s) have no file in {store.root}: id {lost_id} ({lost})" in text
     assert "Traceback" not in text + (await process.stderr.read()).decode()
