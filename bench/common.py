@@ -161,3 +161,10 @@ def wrk(
 
 def fmt_ratio(value: float, reference: float) -> str:
     return f"{value / reference:.0%}" if reference else "n/a"
+
+
+def publish(section: str, body: str, *, write: bool) -> None:
+    """Print a benchmark's section, and unless told otherwise write it to BENCHMARKS.md."""
+    print(body)
+    if write:
+        write_section(section, body)

@@ -12,7 +12,7 @@ import time
 import httpx
 import psycopg
 
-from bench.common import bench_stack, postgres, summary, write_section
+from bench.common import bench_stack, postgres, publish, summary
 from bench.seed import seed
 from server.models import PER_PAGE
 from server.repository import _PAGE
@@ -111,9 +111,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     body = run(args.rows, args.repeats, args.requests)
-    print(body)
-    if not args.no_write:
-        write_section("bench-deep", body)
+    publish("bench-deep", body, write=not args.no_write)
 
 
 if __name__ == "__main__":

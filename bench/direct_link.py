@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import bench_stack, fmt_ratio, postgres, write_section, wrk
+from bench.common import bench_stack, fmt_ratio, postgres, publish, wrk
 from bench.reference import reference_site
 from tests.images import make_photo
 
@@ -116,9 +116,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     body = run(args.seconds)
-    print(body)
-    if not args.no_write:
-        write_section("bench-direct", body)
+    publish("bench-direct", body, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import WrkResult, bench_stack, fmt_ratio, postgres, write_section, wrk
+from bench.common import WrkResult, bench_stack, fmt_ratio, postgres, publish, wrk
 from bench.reference import reference_site, wait_for
 from bench.seed import seed
 from scripts.launch import RunningStack
@@ -174,9 +174,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     body = run(args.rows, args.seconds)
-    print(body)
-    if not args.no_write:
-        write_section("bench-gallery", body)
+    publish("bench-gallery", body, write=not args.no_write)
 
 
 if __name__ == "__main__":

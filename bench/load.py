@@ -24,7 +24,7 @@ import psycopg
 from PIL import Image
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.common import rss_kib, summary, write_section
+from bench.common import publish, rss_kib, summary
 from scripts.launch import running_stack
 from scripts.pgcluster import PostgresCluster
 from server.storage import FILENAME_RE
@@ -195,9 +195,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     body = asyncio.run(run(args.seconds, args.uploaders, args.readers, args.sockets, args.warmup))
-    print(body)
-    if not args.no_write:
-        write_section("bench-load", body)
+    publish("bench-load", body, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import bench_stack, fmt_ratio, postgres, summary, write_section
+from bench.common import bench_stack, fmt_ratio, postgres, publish, summary
 from bench.reference import reference_site
 from tests.images import make_photo
 
@@ -181,9 +181,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     body = asyncio.run(run(args.seconds))
-    print(body)
-    if not args.no_write:
-        write_section("bench-uploads", body)
+    publish("bench-uploads", body, write=not args.no_write)
 
 
 if __name__ == "__main__":

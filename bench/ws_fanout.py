@@ -20,7 +20,7 @@ import httpx
 from PIL import Image
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.common import local_stack, percentile, rss_kib, summary, write_section
+from bench.common import local_stack, percentile, publish, rss_kib, summary
 
 
 def png() -> bytes:
@@ -176,9 +176,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     body = asyncio.run(run(args.clients, args.rounds))
-    print(body)
-    if not args.no_write:
-        write_section("bench-ws", body)
+    publish("bench-ws", body, write=not args.no_write)
 
 
 if __name__ == "__main__":

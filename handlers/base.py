@@ -118,8 +118,9 @@ def public_base_url(request: HTTPServerRequest) -> str:
     return f"{request.protocol}://{forwarded_host or request.host}"
 
 
-def image_json(image: Image, base_url: str, viewer: Viewer) -> dict[str, Any]:
-    return {**image.to_public_dict(base_url), "can_delete": viewer.can_delete(image)}
+def image_json(image: Image, base_url: str, can_delete: bool) -> dict[str, Any]:
+    """The image object of the API, plus whether this caller may delete it."""
+    return {**image.to_public_dict(base_url), "can_delete": can_delete}
 
 
 def viewer_of(handler: tornado.web.RequestHandler) -> Viewer:
@@ -225,7 +226,7 @@ class BaseHandler(tornado.web.RequestHandler):
         return public_base_url(self.request)
 
     def image_json(self, image: Image, viewer: Viewer | None = None) -> dict[str, Any]:
-        return image_json(image, self.base_url, viewer or self.viewer)
+        return image_json(image, self.base_url, (viewer or self.viewer).can_delete(image))
 
     def wants_json(self) -> bool:
         accept = self.request.headers.get("Accept", "")

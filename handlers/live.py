@@ -9,7 +9,7 @@ from typing import Any
 from loguru import logger
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from handlers.base import public_base_url, viewer_of
+from handlers.base import image_json, public_base_url, viewer_of
 from server.errors import NotAuthenticated
 from server.events import EventHub
 from server.models import ImageEvent, Viewer
@@ -24,7 +24,7 @@ def encode_event(event: ImageEvent, base_url: str, can_delete: bool) -> str:
     process share a handful of variants (site address x may-delete) of each event."""
     message: dict[str, Any] = {"type": event.kind}
     if event.kind == "image.created" and event.image is not None:
-        message["image"] = {**event.image.to_public_dict(base_url), "can_delete": can_delete}
+        message["image"] = image_json(event.image, base_url, can_delete)
     elif event.kind == "image.deleted":
         message["id"] = event.image_id
     if event.total is not None:

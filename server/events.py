@@ -44,10 +44,6 @@ class EventHub:
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.discard(subscriber)
 
-    @property
-    def subscriber_count(self) -> int:
-        return len(self._subscribers)
-
     def publish(self, event: ImageEvent) -> None:
         """Hand the event to every local subscriber; subscribers must not block."""
         for subscriber in list(self._subscribers):

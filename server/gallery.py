@@ -20,7 +20,16 @@ from server.errors import (
     UnsupportedImage,
     UploadTooLarge,
 )
-from server.models import PER_PAGE, GalleryPage, Image, IncomingFile, NewImage, Thumbnail, Viewer
+from server.models import (
+    PER_PAGE,
+    GalleryPage,
+    Image,
+    ImageInfo,
+    IncomingFile,
+    NewImage,
+    Thumbnail,
+    Viewer,
+)
 from server.storage import ImageStore
 from server.thumbnails import make_thumbnails
 from server.workers import ImageWorkers
@@ -84,15 +93,10 @@ class Gallery:
         name = clean_original_name(incoming.name)
         if not name.lower().endswith(ALLOWED_EXTENSIONS):
             raise UnsupportedImage("Only .jpg, .jpeg, .png and .gif files are accepted.")
-        info = await self._pillow(imaging.identify, incoming.body, self.max_image_pixels)
-        thumbs = await self._make_thumbnails(incoming.body)
-        body = incoming.body
-        if self.strip_location:
-            body = await self._pillow(imaging.strip_location, body, info.format)
+        info, thumbs, body = await self._pillow(self._process, incoming.body)
         filename = self.store.new_filename(info.extension)
-        await asyncio.to_thread(self.store.write, filename, body)
+        await asyncio.to_thread(self.store.write_upload, filename, body, thumbs)
         try:
-            await asyncio.to_thread(self.store.write_thumbnails, filename, thumbs)
             image = await repository.insert_image(
                 self.pool,
                 NewImage(
@@ -109,20 +113,24 @@ class Gallery:
             )
         except BaseException:
             await asyncio.to_thread(self.store.delete, filename)
-            await asyncio.to_thread(self.store.delete_thumbnails, filename)
             raise
         logger.info("stored image {} ({} bytes) as {}", image.id, image.size, filename)
         return image
 
-    async def _make_thumbnails(self, data: bytes) -> list[Thumbnail]:
-        """The upload's thumbnails, made in a worker thread. Pillow already decoded the
-        image once, so a failure here is our bug, not the visitor's: the image is stored
-        without thumbnails (the gallery shows the original; the backfill retries)."""
+    def _process(self, data: bytes) -> tuple[ImageInfo, list[Thumbnail], bytes]:
+        """All the Pillow work of one upload, in one trip to a worker thread: verify, make
+        thumbnails, strip the location. Returns what to store."""
+        info = imaging.identify(data, self.max_image_pixels)
         try:
-            return await self._pillow(make_thumbnails, data)
+            thumbs = make_thumbnails(data)
         except Exception:
+            # Pillow has just decoded the image, so this is our bug, not the visitor's: store
+            # it without thumbnails (the gallery shows the original; the backfill retries).
             logger.exception("could not make thumbnails; storing the image without them")
-            return []
+            thumbs = []
+        if self.strip_location:
+            data = imaging.strip_location(data, info.format)
+        return info, thumbs, data
 
     def _single_file(self, files: list[IncomingFile]) -> IncomingFile:
         if not files:
@@ -167,7 +175,6 @@ class Gallery:
             raise ImageNotFound()
         if not await asyncio.to_thread(self.store.delete, image.filename):
             logger.warning("image {} had no file {} on disk", image_id, image.filename)
-        await asyncio.to_thread(self.store.delete_thumbnails, image.filename)
         logger.info("deleted image {} ({})", image_id, image.filename)
 
     async def check_health(self) -> None:

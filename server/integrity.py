@@ -135,7 +135,7 @@ async def _delete_row(
         return
     if await repository.delete_image(pool, image_id) is not None:
         report.rows_without_file.repaired += 1
-        await asyncio.to_thread(store.delete_thumbnails, name)
+        await asyncio.to_thread(store.delete, name)  # its thumbnails
         logger.info("integrity: deleted image {} (its file {} is missing)", image_id, name)
 
 
@@ -186,7 +186,6 @@ async def _delete_file(
         return  # its row arrived meanwhile
     if await asyncio.to_thread(store.delete, name):
         report.files_without_row.repaired += 1
-        await asyncio.to_thread(store.delete_thumbnails, name)
         logger.info("integrity: deleted {} (no row)", name)
 
 

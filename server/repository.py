@@ -184,12 +184,6 @@ async def neighbours(pool: AsyncConnectionPool, image_id: int) -> tuple[int | No
         return row[0], row[1]
 
 
-async def all_filenames(pool: AsyncConnectionPool) -> set[str]:
-    async with _connection(pool) as conn:
-        cur = await conn.execute("SELECT filename FROM images")
-        return {row[0] for row in await cur.fetchall()}
-
-
 async def filename_id_batches(
     pool: AsyncConnectionPool, size: int
 ) -> AsyncIterator[list[tuple[str, int]]]:

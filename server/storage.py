@@ -68,13 +68,25 @@ class ImageStore:
             temp.unlink(missing_ok=True)
             raise
 
+    def write_upload(self, filename: str, data: bytes, thumbnails: Iterable[Thumbnail]) -> None:
+        """The image and its thumbnails, all of them or nothing."""
+        self.write(filename, data)
+        try:
+            self.write_thumbnails(filename, thumbnails)  # removes its own on failure
+        except BaseException:
+            self.path(filename).unlink(missing_ok=True)
+            raise
+
     def delete(self, filename: str) -> bool:
-        """Remove the file; False when it was already gone."""
+        """Remove the image, then its thumbnails; False when the image file was already gone."""
         try:
             self.path(filename).unlink()
         except FileNotFoundError:
-            return False
-        return True
+            existed = False
+        else:
+            existed = True
+        self.delete_thumbnails(filename)
+        return existed
 
     def exists(self, filename: str) -> bool:
         return self.path(filename).is_file()

@@ -3,11 +3,9 @@ scripts, and snapshots of everything a backup must bring back (every row, every 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -87,32 +85,6 @@ def files(images_dir: Path) -> dict[str, bytes]:
         for p in sorted(images_dir.rglob("*"))
         if p.is_file()
     }
-
-
-def compose_model(folder: Path, compose_file: str, **env: str) -> dict[str, Any]:
-    """`docker-compose config` of a copy of the compose files in `folder` (offline: no daemon);
-    nothing from this machine's environment, only `env` and a .env the caller put there."""
-    for name in ("docker-compose.yml", "auto_backup_compose.yml"):
-        shutil.copy(REPO / name, folder / name)
-    venv_tool = Path(sys.executable).parent / "docker-compose"
-    result = subprocess.run(
-        [
-            str(venv_tool) if venv_tool.exists() else "docker-compose",
-            "-f",
-            compose_file,
-            "config",
-            "--format",
-            "json",
-        ],
-        cwd=folder,
-        env={"PATH": os.environ["PATH"], "HOME": str(folder), **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 # A stand-in for the Docker CLI, for machines without a Docker daemon (this one, CI): it runs

@@ -9,6 +9,7 @@ import secrets
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -201,6 +202,23 @@ async def pool(unit_database_url: str) -> AsyncIterator[AsyncConnectionPool]:
         yield pool
     finally:
         await pool.close()
+
+
+@asynccontextmanager
+async def inserts_refused_for(pool: AsyncConnectionPool, owner_hash: str) -> AsyncIterator[str]:
+    """A real constraint failure (no mock) for every insert by `owner_hash` while inside;
+    yields the constraint's name, which the database's error message carries."""
+    constraint = "test_refuse_owner"
+    async with pool.connection() as conn:
+        await conn.execute(
+            f"ALTER TABLE images ADD CONSTRAINT {constraint}"
+            f" CHECK (owner_hash <> '{owner_hash}') NOT VALID"
+        )
+    try:
+        yield constraint
+    finally:
+        async with pool.connection() as conn:
+            await conn.execute(f"ALTER TABLE images DROP CONSTRAINT {constraint}")
 
 
 async def start_backend(

@@ -6,6 +6,8 @@ from io import BytesIO
 
 from PIL import Image
 
+from server.models import NewImage
+
 
 def make_image(fmt: str = "PNG", size: tuple[int, int] = (40, 30), color: str = "teal") -> bytes:
     out = BytesIO()
@@ -67,3 +69,16 @@ def make_photo(width: int, height: int, seed: int = 0, quality: int = 90) -> byt
     out = BytesIO()
     Image.blend(img, grain, 0.2).save(out, "JPEG", quality=quality)
     return out.getvalue()
+
+
+def new_row(n: int, owner: str = "a" * 64) -> NewImage:
+    """A row to insert directly (no file behind it), numbered `n` for a unique filename."""
+    return NewImage(
+        filename=f"{n:032x}.png",
+        original_name=f"image {n}.png",
+        size=100 + n,
+        width=10,
+        height=20,
+        format="PNG",
+        owner_hash=owner,
+    )

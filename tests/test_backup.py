@@ -24,7 +24,6 @@ from websockets.asyncio.client import connect
 from tests.backup_fixtures import (
     REPO,
     OwnStack,
-    compose_model,
     docker_stand_in,
     files,
     own_stack,
@@ -33,6 +32,7 @@ from tests.backup_fixtures import (
     run_script,
     script_env,
 )
+from tests.compose import compose_config
 from tests.conftest import Browser, PostgresServer
 from tests.images import make_image, make_noise_jpeg
 
@@ -469,7 +469,7 @@ def test_compose_mode_says_when_the_stack_is_not_running(stack: OwnStack, tmp_pa
 
 
 def test_scheduled_backups_reuse_the_app_and_keep_seven_daily_copies(tmp_path: Path) -> None:
-    model = compose_model(tmp_path, "auto_backup_compose.yml")
+    model = compose_config(tmp_path, "auto_backup_compose.yml")
     assert set(model["services"]) == {"db", "backend", "nginx", "backup"}
     assert "include:\n  - docker-compose.yml" in (REPO / "auto_backup_compose.yml").read_text()
     backup_service = model["services"]["backup"]
@@ -497,7 +497,7 @@ def test_schedule_and_retention_come_from_the_env_file(tmp_path: Path) -> None:
         "BACKUP_SCHEDULE=0 30 3 * * *\nBACKUP_KEEP_DAYS=14\n"
         "BACKUP_KEEP_WEEKS=8\nBACKUP_KEEP_MONTHS=12\n"
     )
-    env = compose_model(tmp_path, "auto_backup_compose.yml")["services"]["backup"]["environment"]
+    env = compose_config(tmp_path, "auto_backup_compose.yml")["services"]["backup"]["environment"]
     assert env["SCHEDULE"] == "0 30 3 * * *"
     assert (env["BACKUP_KEEP_DAYS"], env["BACKUP_KEEP_WEEKS"], env["BACKUP_KEEP_MONTHS"]) == (
         "14",
@@ -507,7 +507,7 @@ def test_schedule_and_retention_come_from_the_env_file(tmp_path: Path) -> None:
 
 
 def test_backup_settings_are_documented_with_their_defaults(tmp_path: Path) -> None:
-    env = compose_model(tmp_path, "auto_backup_compose.yml")["services"]["backup"]["environment"]
+    env = compose_config(tmp_path, "auto_backup_compose.yml")["services"]["backup"]["environment"]
     example = (REPO / ".env.example").read_text()
     readme = (REPO / "README.md").read_text()
     for setting, variable in [
@@ -527,7 +527,7 @@ def test_scheduled_dump_options_restore_onto_an_initialised_database(
     SQL) restores with the README's `gunzip -c … | psql` onto the app's database."""
     upload_some(stack)
     rows_before = rows(stack.database_url)
-    env = compose_model(tmp_path, "auto_backup_compose.yml")["services"]["backup"]["environment"]
+    env = compose_config(tmp_path, "auto_backup_compose.yml")["services"]["backup"]["environment"]
     daily = tmp_path / "images_db-20260101.sql.gz"
     dump_command = [pg_tool("pg_dump"), "-f", str(daily), *env["POSTGRES_EXTRA_OPTS"].split()]
     subprocess.run([*dump_command, stack.database_url], check=True, timeout=60)

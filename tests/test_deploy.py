@@ -4,12 +4,10 @@ the official image renders it, checked by `nginx -t`, then served by a real ngin
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,36 +19,13 @@ import pytest
 from scripts import nginxconf
 from scripts.pgcluster import free_port
 from scripts.stack import invoking_account
+from tests.compose import compose_config, tool
 
 REPO = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
 IMAGE_NAME = "0123456789abcdef0123456789abcdef"
 
 
-def tool(name: str) -> str:
-    found = VENV_BIN / name
-    return str(found) if found.exists() else shutil.which(name) or name
-
-
 # -- docker compose -----------------------------------------------------------------------
-
-
-def compose_config(tmp_path: Path, compose_file: str, **env: str) -> dict[str, Any]:
-    """The resolved model, as `docker compose config` prints it, from a copy of the compose
-    files in an empty folder: no .env, and nothing from this machine's environment."""
-    for name in ("docker-compose.yml", "auto_backup_compose.yml"):
-        shutil.copy(REPO / name, tmp_path / name)
-    result = subprocess.run(
-        [tool("docker-compose"), "-f", compose_file, "config", "--format", "json"],
-        cwd=tmp_path,
-        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from server.errors import (
 from server.gallery import Gallery, clean_original_name, parse_page_number
 from server.models import IncomingFile, Viewer
 from server.storage import ImageStore
-from tests.conftest import stored_files
+from tests.conftest import inserts_refused_for, stored_files
 from tests.images import make_image
 
 OWNER = "b" * 64
@@ -93,19 +93,10 @@ async def test_database_down_during_upload_is_503_and_leaves_no_file(tmp_path: P
 async def test_a_failing_insert_removes_the_written_file(
     gallery: Gallery, pool: AsyncConnectionPool
 ) -> None:
-    async with pool.connection() as conn:
-        # A real constraint failure inside the insert: this owner is not allowed.
-        await conn.execute(
-            "ALTER TABLE images ADD CONSTRAINT test_reject"
-            f" CHECK (owner_hash <> '{'f' * 64}') NOT VALID"
-        )
-    try:
-        with pytest.raises(Exception, match="test_reject"):
+    async with inserts_refused_for(pool, "f" * 64) as constraint:
+        with pytest.raises(Exception, match=constraint):
             await gallery.upload([IncomingFile("a.png", make_image())], "f" * 64)
         assert files_in(gallery) == []
-    finally:
-        async with pool.connection() as conn:
-            await conn.execute("ALTER TABLE images DROP CONSTRAINT test_reject")
 
 
 async def test_pages(gallery: Gallery) -> None:

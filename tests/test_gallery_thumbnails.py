@@ -18,7 +18,7 @@ from server.backfill import backfill
 from server.gallery import Gallery
 from server.models import THUMB_SIDES, IncomingFile, Viewer, thumb_name
 from server.storage import ImageStore
-from tests.conftest import stored_files
+from tests.conftest import inserts_refused_for, stored_files
 from tests.images import make_image, make_photo
 
 OWNER = "b" * 64
@@ -51,17 +51,9 @@ async def test_an_upload_stores_webp_thumbnails_and_records_their_size(gallery: 
 async def test_a_failing_insert_leaves_no_thumbnail(
     gallery: Gallery, pool: AsyncConnectionPool
 ) -> None:
-    async with pool.connection() as conn:
-        await conn.execute(
-            "ALTER TABLE images ADD CONSTRAINT test_reject_thumbs"
-            f" CHECK (owner_hash <> '{'f' * 64}') NOT VALID"
-        )
-    try:
-        with pytest.raises(Exception, match="test_reject_thumbs"):
+    async with inserts_refused_for(pool, "f" * 64) as constraint:
+        with pytest.raises(Exception, match=constraint):
             await gallery.upload([IncomingFile("a.jpg", make_photo(800, 600))], "f" * 64)
-    finally:
-        async with pool.connection() as conn:
-            await conn.execute("ALTER TABLE images DROP CONSTRAINT test_reject_thumbs")
     assert files_in(gallery.store.root) == []
 
 

@@ -9,23 +9,12 @@ from psycopg_pool import AsyncConnectionPool
 
 from server import repository
 from server.db import migrate
-from server.models import ImageEvent, NewImage
-
-
-def new_image(n: int, owner: str = "a" * 64) -> NewImage:
-    return NewImage(
-        filename=f"{n:032x}.png",
-        original_name=f"image {n}.png",
-        size=100 + n,
-        width=10,
-        height=20,
-        format="PNG",
-        owner_hash=owner,
-    )
+from server.models import ImageEvent
+from tests.images import new_row
 
 
 async def test_insert_get_list_count_delete(pool: AsyncConnectionPool) -> None:
-    images = [await repository.insert_image(pool, new_image(n)) for n in range(15)]
+    images = [await repository.insert_image(pool, new_row(n)) for n in range(15)]
     assert await repository.count_images(pool) == 15
     assert await repository.get_image(pool, images[3].id) == images[3]
     page = await repository.list_images(pool, 12, 0)
@@ -50,7 +39,7 @@ async def test_writes_notify_listeners_with_small_payloads(
 ) -> None:
     async with await psycopg.AsyncConnection.connect(unit_database_url, autocommit=True) as conn:
         await conn.execute(f"LISTEN {repository.EVENTS_CHANNEL}")
-        image = await repository.insert_image(pool, new_image(1))
+        image = await repository.insert_image(pool, new_row(1))
         await repository.delete_image(pool, image.id)
         payloads = []
         async with asyncio.timeout(5):
@@ -65,11 +54,11 @@ async def test_writes_notify_listeners_with_small_payloads(
 async def test_no_event_when_the_insert_fails(
     pool: AsyncConnectionPool, unit_database_url: str
 ) -> None:
-    await repository.insert_image(pool, new_image(7))
+    await repository.insert_image(pool, new_row(7))
     async with await psycopg.AsyncConnection.connect(unit_database_url, autocommit=True) as conn:
         await conn.execute(f"LISTEN {repository.EVENTS_CHANNEL}")
         try:
-            await repository.insert_image(pool, new_image(7))  # same filename: unique violation
+            await repository.insert_image(pool, new_row(7))  # same filename: unique violation
         except psycopg.errors.UniqueViolation:
             pass
         else:

@@ -11,19 +11,7 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from server import repository
-from server.models import NewImage
-
-
-def new_image(n: int) -> NewImage:
-    return NewImage(
-        filename=f"{n:032x}.png",
-        original_name=f"image {n}.png",
-        size=100 + n,
-        width=10,
-        height=20,
-        format="PNG",
-        owner_hash="a" * 64,
-    )
+from tests.images import new_row
 
 
 async def true_count(pool: AsyncConnectionPool) -> int:
@@ -53,7 +41,7 @@ async def test_the_total_stays_exact_under_concurrent_inserts_and_deletes(
 
     async def inserter(start: int) -> None:
         for n in range(start, start + 25):
-            await repository.insert_image(pool, new_image(n))
+            await repository.insert_image(pool, new_row(n))
 
     async def deleter(ids: list[int]) -> None:
         for image_id in ids:
@@ -88,9 +76,9 @@ async def test_the_total_stays_exact_under_concurrent_inserts_and_deletes(
 
 
 async def test_a_failed_insert_leaves_the_total_alone(pool: AsyncConnectionPool) -> None:
-    await repository.insert_image(pool, new_image(1))
+    await repository.insert_image(pool, new_row(1))
     with pytest.raises(psycopg.errors.UniqueViolation):
-        await repository.insert_image(pool, new_image(1))
+        await repository.insert_image(pool, new_row(1))
     assert await repository.count_images(pool) == 1
 
 
@@ -159,7 +147,7 @@ async def test_far_pages_are_read_from_the_oldest_end(pool: AsyncConnectionPool)
 
 
 async def test_set_thumbnail_and_walking_every_row(pool: AsyncConnectionPool) -> None:
-    images = [await repository.insert_image(pool, new_image(n)) for n in range(5)]
+    images = [await repository.insert_image(pool, new_row(n)) for n in range(5)]
     assert images[0].has_thumbnail is False
     assert await repository.set_thumbnail(pool, images[1].id, 320, 240) is True
     got = await repository.get_image(pool, images[1].id)
