@@ -91,12 +91,16 @@ def test_arrow_keys_move_between_images_and_delete_works_from_the_view(
     page = context.new_page()
     first, second, third = upload_three(page)
     page.goto(f"/view/{second['id']}")
-    page.keyboard.press("ArrowLeft")  # newer
-    expect(page).to_have_url(f"{site.url}/view/{third['id']}")
-    page.keyboard.press("ArrowRight")  # older
-    expect(page).to_have_url(f"{site.url}/view/{second['id']}")
-    page.keyboard.press("ArrowRight")
-    expect(page).to_have_url(f"{site.url}/view/{first['id']}")
+
+    def press_and_arrive(key: str, image: dict) -> None:
+        page.keyboard.press(key)
+        expect(page).to_have_url(f"{site.url}/view/{image['id']}")
+        # The URL changes before the new page's deferred module script listens for keys.
+        page.wait_for_load_state("load")
+
+    press_and_arrive("ArrowLeft", third)  # newer
+    press_and_arrive("ArrowRight", second)  # older
+    press_and_arrive("ArrowRight", first)
     page.locator("#direct-link").focus()
     page.keyboard.press("ArrowLeft")  # typing in a field never navigates
     expect(page).to_have_url(f"{site.url}/view/{first['id']}")
