@@ -27,7 +27,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from bench.common import publish, rss_kib, summary
 from scripts.launch import running_stack
 from scripts.pgcluster import PostgresCluster
-from server.storage import FILENAME_RE
+from server.formats import STORED_NAME_RE
 
 
 def jpeg(seed: int) -> bytes:
@@ -134,7 +134,7 @@ async def run(seconds: float, uploaders: int, readers: int, sockets: int, warmup
             closed_fds = {pid: fd_count(pid) for pid in pids}
             with psycopg.connect(database_url) as conn:
                 rows = {r[0]: r[1] for r in conn.execute("SELECT id, filename FROM images")}
-            files = {p.name for p in stack.images_dir.iterdir() if FILENAME_RE.fullmatch(p.name)}
+            files = {p.name for p in stack.images_dir.iterdir() if STORED_NAME_RE.fullmatch(p.name)}
             temp_left = [p.name for p in stack.images_dir.iterdir() if p.name.startswith(".tmp")]
 
     errors_5xx = sum(n for code, n in statuses.items() if code >= 500)

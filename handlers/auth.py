@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from handlers.base import ADMIN_COOKIE, ADMIN_COOKIE_DAYS, BaseHandler
+from handlers.base import BaseHandler
+from handlers.services import ADMIN_COOKIE, ADMIN_COOKIE_DAYS
 from server.errors import NotAuthenticated, NotFound
 
 

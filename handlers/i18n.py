@@ -1,29 +1,76 @@
-"""The language switcher. English and Russian come through Tornado's locale support
-(catalogs in locale/, loaded by server.app); the choice is the `lang` cookie, else the
-Accept-Language header (see BaseHandler.get_user_locale)."""
+"""Language helpers for handlers and templates: which locale a request wants (the `lang`
+cookie, else Accept-Language), the scripts' message catalog, and how sizes and times are
+written. English and Russian come through Tornado's locale support (catalogs in locale/,
+loaded by server.app); the switcher itself is handlers/language.py."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+import functools
+from datetime import UTC, datetime
 
-from handlers.base import LANG_COOKIE, BaseHandler
+import tornado.locale
+from tornado.escape import json_encode
 
+LANG_COOKIE = "lang"
 LANGUAGES = {"en": "English", "ru": "Русский"}
+_LOCALE_FOR_LANG = {"en": "en_US", "ru": "ru"}
+
+# Every string the browser scripts show; the page hands them over already translated.
+JS_MESSAGES = (
+    "Copied!",
+    "Press Ctrl+C to copy",
+    "Link copied to the clipboard.",
+    "Deleting…",
+    "Delete",
+    "Delete {name}? This cannot be undone.",
+    "this image",
+    "live",
+    "reconnecting…",
+    "connecting…",
+    "Images: {count}",
+    "First page",
+    "Previous page",
+    "Next page",
+    "Last page",
+    "New image: {name}",
+    "An image was deleted.",
+    "Could not refresh the gallery: {error}",
+    "Uploaded ({size})",
+    "Only .jpg, .jpeg, .png and .gif files are accepted.",
+    "The file is empty.",
+    "The file is {size} MB; the limit is 5 MB.",
+    "The upload failed: the connection was lost.",
+    "The server answered {status}.",
+    "Copy",
+)
 
 
-class LanguageHandler(BaseHandler):
-    """POST /lang: remember the chosen language in a cookie, then go back where we were."""
-
-    def post(self) -> None:
-        code = self.get_body_argument("lang", "")
-        if code in LANGUAGES:
-            self.set_cookie(LANG_COOKIE, code, expires_days=365)
-        target = self.get_body_argument("next", "/")
-        # Only a path on this site: never an open redirect.
-        parts = urlsplit(target)
-        if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-            target = "/"
-        self.redirect(target)
+def locale_for_cookie(lang: str | None) -> tornado.locale.Locale | None:
+    """The locale the switcher's cookie chose; None when it chose nothing we speak."""
+    if lang in _LOCALE_FOR_LANG:
+        return tornado.locale.get(_LOCALE_FOR_LANG[lang])
+    return None
 
 
-routes = [(r"/lang", LanguageHandler)]
+def lang_of(locale: tornado.locale.Locale) -> str:
+    """The two-letter language of a locale ("en", "ru"), as pages and cookies name it."""
+    return locale.code.split("_")[0]
+
+
+def format_kb(size: int, lang: str = "en") -> str:
+    """Size in KB the way the language writes numbers (1,234.5 KB / 1 234,5 КБ)."""
+    text = f"{size / 1024:,.1f}"
+    if lang == "ru":
+        return text.replace(",", "\u00a0").replace(".", ",") + "\u00a0КБ"
+    return f"{text} KB"
+
+
+def format_datetime(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@functools.cache
+def js_messages(locale: tornado.locale.Locale) -> str:
+    """The scripts' messages in one language, as JSON (made once per language)."""
+    # json_encode escapes "</", so the block can never close its <script> early.
+    return json_encode({m: locale.translate(m) for m in JS_MESSAGES})

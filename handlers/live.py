@@ -9,10 +9,9 @@ from typing import Any
 from loguru import logger
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from handlers.base import image_json, public_base_url, viewer_of
+from handlers.services import ServicesMixin, image_json
 from server.errors import NotAuthenticated
-from server.events import EventHub
-from server.models import ImageEvent, Viewer
+from server.models import ImageEvent
 
 # A client this many messages behind is too slow to keep: drop it; it resyncs on reconnect.
 MAX_PENDING_MESSAGES = 64
@@ -32,27 +31,22 @@ def encode_event(event: ImageEvent, base_url: str, can_delete: bool) -> str:
     return json.dumps(message, ensure_ascii=False)
 
 
-class LiveSocketHandler(WebSocketHandler):
+class LiveSocketHandler(ServicesMixin, WebSocketHandler):
     """One connection. Tornado's origin check stays on: cross-site pages can't subscribe."""
 
-    viewer: Viewer
-    base_url: str
+    _base_url: str
     _pending: int
-
-    @property
-    def hub(self) -> EventHub:
-        return self.settings["hub"]
 
     def open(self, *args: Any, **kwargs: Any) -> None:
         try:
-            self.viewer = viewer_of(self)
+            _ = self.viewer  # worked out once, for every event this socket receives
         except NotAuthenticated:
             self.close(1008, "invalid API token")
             return
-        self.base_url = public_base_url(self.request)
+        self._base_url = self.base_url
         self._pending = 0
         self.hub.subscribe(self)
-        self._send(json.dumps({"type": "hello", "worker": self.settings["worker_name"]}))
+        self._send(json.dumps({"type": "hello", "worker": self.worker_name}))
 
     def on_message(self, message: str | bytes) -> None:
         """Clients have nothing to say; ignore anything they send."""
@@ -62,7 +56,7 @@ class LiveSocketHandler(WebSocketHandler):
 
     def deliver(self, event: ImageEvent) -> None:
         can_delete = event.image is not None and self.viewer.can_delete(event.image)
-        self._send(encode_event(event, self.base_url, can_delete))
+        self._send(encode_event(event, self._base_url, can_delete))
 
     def close_going_away(self) -> None:
         self.close(1001, "server shutting down")

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import tornado.web
 from tornado.httputil import HTTPFile, HTTPHeaders, HTTPInputError, parse_body_arguments
 
 from handlers.base import BaseHandler
 from server.models import IncomingFile, Viewer
-from server.workers import ImageWorkers
 
 _TOKEN_HEADERS = ("X-Xsrftoken", "X-Csrftoken", "Authorization")
 
@@ -73,11 +70,9 @@ class UploadHandler(BaseHandler):
     async def _read_form(self) -> None:
         request = self.request
         chunks, self._chunks = self._chunks, []
-        # CPU work like Pillow's (copying megabytes): on the same low-priority threads.
-        workers: ImageWorkers | None = self.settings.get("image_workers")
-        run = workers.run if workers is not None else asyncio.to_thread
         try:
-            arguments, files = await run(
+            # CPU work like Pillow's (copying megabytes): on the same low-priority threads.
+            arguments, files = await self.image_workers.run(
                 parse_form, request.headers.get("Content-Type", ""), chunks, request.headers
             )
         except HTTPInputError as exc:

@@ -11,8 +11,9 @@ from pathlib import Path
 import tornado.locale
 import tornado.web
 from loguru import logger
+from tornado.httpserver import HTTPServer
 
-from handlers import auth, i18n, live, pages, upload
+from handlers import auth, language, live, pages, upload
 from handlers import gallery as gallery_routes
 from handlers.pages import NotFoundHandler
 from server import integrity, repository
@@ -54,7 +55,7 @@ def make_app(
     gallery: Gallery,
     hub: EventHub,
     cookie_secret: str,
-    image_workers: ImageWorkers | None = None,
+    image_workers: ImageWorkers,
 ) -> tornado.web.Application:
     routes = [
         *pages.routes,
@@ -62,7 +63,7 @@ def make_app(
         *gallery_routes.routes,
         *live.routes,
         *auth.routes,
-        *i18n.routes,
+        *language.routes,
     ]
     tornado.locale.load_translations(str(ROOT / "locale"))
     tornado.locale.set_default_locale("en_US")
@@ -86,6 +87,14 @@ def make_app(
     )
 
 
+def http_server(app: tornado.web.Application, config: Config) -> HTTPServer:
+    """The HTTP server for `app`, not yet listening: client addresses and scheme from nginx's
+    X-Forwarded-* headers; bodies capped just above the upload limit."""
+    return HTTPServer(
+        app, xheaders=True, max_body_size=config.max_upload_bytes + MULTIPART_ALLOWANCE
+    )
+
+
 async def serve(config: Config) -> None:
     store = ImageStore(config.images_dir)
     await asyncio.to_thread(store.ensure)
@@ -103,24 +112,13 @@ async def serve(config: Config) -> None:
             integrity.report_at_start(pool, store), name="integrity-check"
         )
         secret = config.cookie_secret or await repository.shared_secret(pool, "cookie_secret")
-        gallery = Gallery(
-            pool,
-            store,
-            max_upload_bytes=config.max_upload_bytes,
-            max_image_pixels=config.max_image_pixels,
-            strip_location=config.strip_location,
-            image_workers=image_workers,
-        )
+        gallery = Gallery.from_config(config, pool, store, image_workers)
         await hub.start()
         app = make_app(
             config, gallery=gallery, hub=hub, cookie_secret=secret, image_workers=image_workers
         )
-        server = app.listen(
-            config.port,
-            config.host,
-            xheaders=True,
-            max_body_size=config.max_upload_bytes + MULTIPART_ALLOWANCE,
-        )
+        server = http_server(app, config)
+        server.listen(config.port, config.host)
         logger.info("listening on http://{}:{}", config.host, config.port)
 
         stopping = asyncio.Event()

@@ -14,7 +14,7 @@ import psycopg
 from loguru import logger
 
 from server.models import ImageEvent
-from server.repository import EVENTS_CHANNEL, check_connection, listen_for_events
+from server.repository import EVENTS_CHANNEL, listen_for_events, ping_listener
 
 
 class Subscriber(Protocol):
@@ -111,4 +111,4 @@ class EventHub:
                     continue
                 self.publish(event)
             # Quiet for a while: make sure the connection is still alive.
-            await check_connection(conn)
+            await ping_listener(conn)

@@ -10,7 +10,8 @@ from pathlib import PurePosixPath
 from loguru import logger
 from psycopg_pool import AsyncConnectionPool
 
-from server import imaging, repository
+from server import formats, imaging, repository
+from server.config import Config
 from server.errors import (
     ImageNotFound,
     InvalidPage,
@@ -34,7 +35,6 @@ from server.storage import ImageStore
 from server.thumbnails import make_thumbnails
 from server.workers import ImageWorkers
 
-ALLOWED_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif")
 MAX_NAME_LENGTH = 255
 # Bidirectional controls can make "gpj.exe" display as "exe.jpg"; drop them from names.
 _BIDI_CONTROLS = {
@@ -69,6 +69,19 @@ def parse_page_number(raw: str | None) -> int:
 
 
 class Gallery:
+    @classmethod
+    def from_config(
+        cls, config: Config, pool: AsyncConnectionPool, store: ImageStore, workers: ImageWorkers
+    ) -> Gallery:
+        return cls(
+            pool,
+            store,
+            max_upload_bytes=config.max_upload_bytes,
+            max_image_pixels=config.max_image_pixels,
+            image_workers=workers,
+            strip_location=config.strip_location,
+        )
+
     def __init__(
         self,
         pool: AsyncConnectionPool,
@@ -76,22 +89,22 @@ class Gallery:
         *,
         max_upload_bytes: int,
         max_image_pixels: int,
+        image_workers: ImageWorkers,
         strip_location: bool = True,
-        image_workers: ImageWorkers | None = None,
     ) -> None:
         self.pool = pool
         self.store = store
         self.max_upload_bytes = max_upload_bytes
         self.max_image_pixels = max_image_pixels
         self.strip_location = strip_location
-        # Pillow work: on the app's low-priority threads (server/workers.py), else any thread.
-        self._pillow = image_workers.run if image_workers is not None else asyncio.to_thread
+        # Pillow work: on the app's low-priority threads (server/workers.py).
+        self._pillow = image_workers.run
 
     async def upload(self, files: list[IncomingFile], owner_hash: str) -> Image:
         """Validate, store and record one image; on any failure nothing is left behind."""
         incoming = self._single_file(files)
         name = clean_original_name(incoming.name)
-        if not name.lower().endswith(ALLOWED_EXTENSIONS):
+        if not formats.is_accepted_name(name):
             raise UnsupportedImage("Only .jpg, .jpeg, .png and .gif files are accepted.")
         info, thumbs, body = await self._pillow(self._process, incoming.body)
         filename = self.store.new_filename(info.extension)

@@ -8,9 +8,9 @@ from io import BytesIO
 from PIL import Image, ImageFile
 
 from server.errors import ImageTooManyPixels, UnsupportedImage
+from server.formats import FORMATS, STORED_EXTENSION
 from server.models import ImageInfo
 
-EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "GIF": ".gif"}
 # An animation may hold this many times the single-image pixel limit across its frames
 # (a viewer's browser decodes them all).
 ANIMATION_PIXEL_FACTOR = 4
@@ -29,7 +29,7 @@ def identify(data: bytes, max_pixels: int) -> ImageInfo:
     ImageTooManyPixels for images whose dimensions exceed `max_pixels`.
     """
     try:
-        with Image.open(BytesIO(data), formats=tuple(EXTENSIONS)) as img:
+        with Image.open(BytesIO(data), formats=FORMATS) as img:
             fmt = img.format or ""
             width, height = img.size
             if width < 1 or height < 1:
@@ -65,9 +65,9 @@ def identify(data: bytes, max_pixels: int) -> ImageInfo:
         raise UnsupportedImage(
             "The file is not a valid JPEG, PNG or GIF image (it may be damaged or another format)."
         ) from exc
-    if fmt not in EXTENSIONS:
+    if fmt not in STORED_EXTENSION:
         raise UnsupportedImage()
-    return ImageInfo(format=fmt, extension=EXTENSIONS[fmt], width=width, height=height)
+    return ImageInfo(format=fmt, extension=STORED_EXTENSION[fmt], width=width, height=height)
 
 
 # --- location privacy -------------------------------------------------------------------

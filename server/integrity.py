@@ -24,7 +24,8 @@ from server import repository
 from server.config import Config
 from server.db import make_pool, migrate, open_pool
 from server.errors import ServiceUnavailable
-from server.storage import FILENAME_RE, THUMB_FILE_RE, THUMBS_DIR, Entry, ImageStore
+from server.formats import STORED_NAME_RE, THUMB_NAME_RE, THUMBS_DIR, stored_names_of_stem
+from server.storage import Entry, ImageStore
 
 # An upload writes its file (and thumbnails) a moment before it inserts the row, and a temp
 # file lives for the length of one write. Younger files may belong to an upload in flight in
@@ -33,7 +34,6 @@ IN_FLIGHT_SECONDS = 600.0
 BATCH = 2000
 # Each kind of problem keeps this many examples for the log; the counts are always exact.
 SAMPLE = 20
-_EXTENSIONS = (".jpg", ".png", ".gif")
 
 # Exit codes of `python -m server check`.
 EXIT_CONSISTENT = 0
@@ -190,7 +190,7 @@ async def _delete_file(
 
 
 def _thumbnail_stem(name: str) -> str:
-    match = THUMB_FILE_RE.fullmatch(name.removeprefix(f"{THUMBS_DIR}/"))
+    match = THUMB_NAME_RE.fullmatch(name.removeprefix(f"{THUMBS_DIR}/"))
     assert match is not None
     return match.group(1)
 
@@ -200,9 +200,9 @@ async def _thumbnail_owners(pool: AsyncConnectionPool, thumbnails: list[Entry]) 
     if not thumbnails:
         return set()
     stems = {_thumbnail_stem(entry.name) for entry in thumbnails}
-    candidates = [stem + extension for stem in stems for extension in _EXTENSIONS]
+    candidates = [name for stem in stems for name in stored_names_of_stem(stem)]
     recorded = await repository.recorded_filenames(pool, candidates)
-    return {name.partition(".")[0] for name in recorded if FILENAME_RE.fullmatch(name)}
+    return {name.partition(".")[0] for name in recorded if STORED_NAME_RE.fullmatch(name)}
 
 
 async def reconcile(

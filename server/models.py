@@ -8,16 +8,9 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from server.formats import THUMB_SIDE, thumb_name
+
 PER_PAGE = 12
-# Thumbnails: WebP, this many pixels on the long side (the 1x and the 2x variant for
-# srcset), stored as thumbs/<the image's 32 hex characters>-<side>.webp.
-THUMB_SIDE = 320
-THUMB_SIDES = (THUMB_SIDE, 2 * THUMB_SIDE)
-
-
-def thumb_name(filename: str, side: int) -> str:
-    """The thumbnail file of a stored image, relative to the images folder."""
-    return f"thumbs/{filename.partition('.')[0]}-{side}.webp"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +97,8 @@ class Thumbnail:
 class ImageInfo:
     """What decoding an upload told us."""
 
-    format: str  # "JPEG", "PNG" or "GIF"
-    extension: str  # ".jpg", ".png" or ".gif"
+    format: str  # one of server.formats.FORMATS
+    extension: str  # its stored extension
     width: int
     height: int
 

@@ -145,11 +145,6 @@ async def list_page(pool: AsyncConnectionPool, limit: int, offset: int) -> tuple
         return rows[0][0], [image for _total, image in rows]
 
 
-async def list_images(pool: AsyncConnectionPool, limit: int, offset: int) -> list[Image]:
-    """Rows offset..offset+limit-1, newest first."""
-    return (await list_page(pool, limit, offset))[1]
-
-
 async def set_thumbnail(pool: AsyncConnectionPool, image_id: int, width: int, height: int) -> bool:
     """Record that an image's thumbnails exist; False when the image is gone."""
     async with _connection(pool) as conn:
@@ -227,7 +222,8 @@ async def listen_for_events(conn: AsyncConnection) -> None:
     await conn.execute(f"LISTEN {EVENTS_CHANNEL}")
 
 
-async def check_connection(conn: AsyncConnection) -> None:
+async def ping_listener(conn: AsyncConnection) -> None:
+    """A round trip on the LISTEN connection, which the pool does not look after."""
     await conn.execute("SELECT 1")
 
 

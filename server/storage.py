@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import os
-import re
 import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from server.models import THUMB_SIDES, Thumbnail, thumb_name
+from server.formats import (
+    NAME_HEX_DIGITS,
+    STORED_NAME_RE,
+    THUMB_NAME_RE,
+    THUMB_SIDES,
+    THUMBS_DIR,
+    thumb_name,
+)
+from server.models import Thumbnail
 
-# Every stored file is named by the server: 32 hex characters and the real extension.
-FILENAME_RE = re.compile(r"^[0-9a-f]{32}\.(?:jpg|png|gif)$")
 TEMP_PREFIX = ".tmp-"
-# Thumbnails live in this subfolder, named after their image (see models.thumb_name).
-THUMBS_DIR = "thumbs"
-
-
-# A thumbnail file inside THUMBS_DIR: its image's 32 hex characters, the side, .webp.
-THUMB_FILE_RE = re.compile(r"^([0-9a-f]{32})-[0-9]+\.webp$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +42,10 @@ class ImageStore:
 
     @staticmethod
     def new_filename(extension: str) -> str:
-        return secrets.token_hex(16) + extension
+        return secrets.token_hex(NAME_HEX_DIGITS // 2) + extension
 
     def path(self, filename: str) -> Path:
-        if not FILENAME_RE.fullmatch(filename):
+        if not STORED_NAME_RE.fullmatch(filename):
             raise ValueError(f"not a stored image name: {filename!r}")
         return self.root / filename
 
@@ -123,12 +122,6 @@ class ImageStore:
     def has_thumbnails(self, filename: str) -> bool:
         return all(self.thumb_path(filename, side).is_file() for side in THUMB_SIDES)
 
-    def stored_names(self) -> set[str]:
-        return {p.name for p in self.root.iterdir() if FILENAME_RE.fullmatch(p.name)}
-
-    def temp_files(self) -> list[Path]:
-        return [p for p in self.root.iterdir() if p.name.startswith(TEMP_PREFIX)]
-
     def scan(self) -> Iterator[Entry]:
         """Every file of the folder and of its thumbnails folder, one at a time, without a
         stat call each (blocking: drive it from a thread). Other subfolders are skipped."""
@@ -138,7 +131,7 @@ class ImageStore:
                     continue
                 if entry.name.startswith(TEMP_PREFIX):
                     yield Entry("temp", entry.name)
-                elif FILENAME_RE.fullmatch(entry.name):
+                elif STORED_NAME_RE.fullmatch(entry.name):
                     yield Entry("image", entry.name)
                 else:
                     yield Entry("other", entry.name)
@@ -148,19 +141,19 @@ class ImageStore:
             return
         with thumbnails as entries:
             for entry in entries:
-                kind = "thumbnail" if THUMB_FILE_RE.fullmatch(entry.name) else "other"
+                kind = "thumbnail" if THUMB_NAME_RE.fullmatch(entry.name) else "other"
                 yield Entry(kind, f"{THUMBS_DIR}/{entry.name}")
 
     def has_any_image(self) -> bool:
         with os.scandir(self.root) as entries:
-            return any(FILENAME_RE.fullmatch(entry.name) for entry in entries)
+            return any(STORED_NAME_RE.fullmatch(entry.name) for entry in entries)
 
     def missing(self, filenames: Iterable[str]) -> list[str]:
         """Those of `filenames` that have no file."""
         return [
             name
             for name in filenames
-            if not FILENAME_RE.fullmatch(name) or not (self.root / name).is_file()
+            if not STORED_NAME_RE.fullmatch(name) or not (self.root / name).is_file()
         ]
 
     def modified_at(self, entry: Entry) -> float | None:
@@ -174,7 +167,7 @@ class ImageStore:
         """Remove one file of the thumbnails folder by name (with or without the folder);
         False when it was already gone."""
         name = name.removeprefix(f"{THUMBS_DIR}/")
-        if not THUMB_FILE_RE.fullmatch(name):
+        if not THUMB_NAME_RE.fullmatch(name):
             raise ValueError(f"not a thumbnail name: {name!r}")
         try:
             (self.root / THUMBS_DIR / name).unlink()

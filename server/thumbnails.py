@@ -14,14 +14,14 @@ from io import BytesIO
 
 from PIL import Image, ImageOps
 
-from server.models import THUMB_SIDES, Thumbnail
+from server.formats import FORMATS, THUMB_SIDES
+from server.models import Thumbnail
 
 # WebP quality per long side. The 2x variant is only ever shown on dense screens, where
 # compression artefacts are half the size; a lower quality keeps it close to the 1x bytes.
 QUALITY = {THUMB_SIDES[0]: 80, THUMB_SIDES[1]: 70}
 # Shrink with reduce() (fast box filter) to within this factor of the target, then Lanczos.
 _REDUCING_GAP = 3.0
-_FORMATS = ("JPEG", "PNG", "GIF")
 
 
 def _draft_size(size: tuple[int, int], side: int) -> tuple[int, int]:
@@ -45,7 +45,7 @@ def _displayable(img: Image.Image) -> Image.Image:
 def make_thumbnails(data: bytes, sides: tuple[int, ...] = THUMB_SIDES) -> list[Thumbnail]:
     """One WebP per long side in `sides`, never larger than the image itself."""
     biggest = max(sides)
-    with Image.open(BytesIO(data), formats=_FORMATS) as opened:
+    with Image.open(BytesIO(data), formats=FORMATS) as opened:
         if opened.format == "JPEG":
             opened.draft("RGB", _draft_size(opened.size, biggest))
         opened.load()  # a GIF stays on its first frame

@@ -15,7 +15,7 @@ import psycopg
 
 from scripts.launch import running_stack
 from scripts.pgcluster import find_bin_dir
-from tests.conftest import Stack
+from tests.support import Stack
 
 REPO = Path(__file__).resolve().parent.parent
 # Settings the scripts read from the environment; each test passes its own.

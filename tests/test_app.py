@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 from websockets.asyncio.client import connect
 
-from tests.conftest import start_backend, stop_backend, wait_until_healthy
+from tests.support import start_backend, stop_backend, wait_until_healthy
 
 
 async def test_sigterm_closes_websockets_with_1001_and_exits_cleanly(

@@ -43,12 +43,13 @@ def test_handlers_touch_no_sql_pillow_or_storage(path: Path) -> None:
     assert not found
 
 
-@pytest.mark.parametrize("name", ["models.py", "errors.py"])
-def test_models_and_errors_use_only_the_standard_library(name: str) -> None:
+@pytest.mark.parametrize("name", ["models.py", "errors.py", "formats.py"])
+def test_models_errors_and_formats_use_only_the_standard_library(name: str) -> None:
     import sys
 
     for module in imports_of(REPO / "server" / name):
-        assert top(module) in sys.stdlib_module_names or module == "__future__", module
+        stdlib = top(module) in sys.stdlib_module_names or module == "__future__"
+        assert stdlib or module == "server.formats", module
 
 
 def test_sql_lives_only_in_the_repository_and_db_modules() -> None:

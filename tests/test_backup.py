@@ -33,8 +33,8 @@ from tests.backup_fixtures import (
     script_env,
 )
 from tests.compose import compose_config
-from tests.conftest import Browser, PostgresServer
 from tests.images import make_image, make_noise_jpeg
+from tests.support import Browser, PostgresServer
 
 STAMP = r"\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}"
 

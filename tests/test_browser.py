@@ -33,8 +33,8 @@ from tests.browser_helpers import (
     mark_page,
     paste_file,
 )
-from tests.conftest import Stack, stored_files
 from tests.images import make_image, make_noise_jpeg
+from tests.support import Stack, stored_files
 
 expect.set_options(timeout=TIMEOUT_MS)
 

@@ -7,8 +7,8 @@ import re
 import httpx
 import pytest
 
-from tests.conftest import Browser, Stack
 from tests.images import make_image
+from tests.support import Browser, Stack
 
 JSON = {"Accept": "application/json"}
 

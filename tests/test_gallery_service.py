@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
@@ -23,34 +21,18 @@ from server.errors import (
 from server.gallery import Gallery, clean_original_name, parse_page_number
 from server.models import IncomingFile, Viewer
 from server.storage import ImageStore
-from tests.conftest import inserts_refused_for, stored_files
+from server.workers import ImageWorkers
 from tests.images import make_image
+from tests.support import files_in, inserts_refused_for, stored_files
 
 OWNER = "b" * 64
-
-
-def make_gallery(pool: AsyncConnectionPool, root: Path) -> Gallery:
-    store = ImageStore(root)
-    store.ensure()
-    return Gallery(pool, store, max_upload_bytes=5 * 1024 * 1024, max_image_pixels=40_000_000)
-
-
-@pytest.fixture
-def gallery(pool: AsyncConnectionPool, tmp_path: Path) -> Gallery:
-    return make_gallery(pool, tmp_path / "images")
-
-
-def files_in(gallery: Gallery) -> list[str]:
-    """Every file under the images folder, thumbnails included (as `thumbs/<name>`)."""
-    root = gallery.store.root
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
 async def test_upload_stores_file_and_row(gallery: Gallery) -> None:
     data = make_image("JPEG")
     image = await gallery.upload([IncomingFile("Holiday.JPG", data)], OWNER)
     assert image.original_name == "Holiday.JPG"
-    assert files_in(gallery) == sorted(stored_files(image.filename))
+    assert files_in(gallery.store.root) == sorted(stored_files(image.filename))
     assert gallery.store.path(image.filename).read_bytes() == data
     assert (await gallery.get(image.id)) == image
 
@@ -71,21 +53,23 @@ async def test_rejected_uploads_leave_nothing(
 ) -> None:
     with pytest.raises(error):
         await gallery.upload(files, OWNER)
-    assert files_in(gallery) == []
+    assert files_in(gallery.store.root) == []
     assert await repository.count_images(pool) == 0
 
 
-async def test_database_down_during_upload_is_503_and_leaves_no_file(tmp_path: Path) -> None:
+async def test_database_down_during_upload_is_503_and_leaves_no_file(
+    store: ImageStore, image_workers: ImageWorkers
+) -> None:
     # A real pool aimed at a port where no PostgreSQL listens.
     config = Config.from_env({}, database_url="postgresql://postgres@127.0.0.1:9/none")
     dead = make_pool(config)
     dead.timeout = 1.0
     await dead.open(wait=False)
     try:
-        gallery = make_gallery(dead, tmp_path / "images")
+        gallery = Gallery.from_config(config, dead, store, image_workers)
         with pytest.raises(ServiceUnavailable):
             await gallery.upload([IncomingFile("a.png", make_image())], OWNER)
-        assert files_in(gallery) == []
+        assert files_in(gallery.store.root) == []
     finally:
         await dead.close()
 
@@ -96,7 +80,7 @@ async def test_a_failing_insert_removes_the_written_file(
     async with inserts_refused_for(pool, "f" * 64) as constraint:
         with pytest.raises(Exception, match=constraint):
             await gallery.upload([IncomingFile("a.png", make_image())], "f" * 64)
-        assert files_in(gallery) == []
+        assert files_in(gallery.store.root) == []
 
 
 async def test_pages(gallery: Gallery) -> None:
@@ -117,7 +101,7 @@ async def test_delete_rules(gallery: Gallery, pool: AsyncConnectionPool) -> None
     with pytest.raises(NotAllowed):
         await gallery.delete(image.id, Viewer())
     await gallery.delete(image.id, Viewer(owner_hash=OWNER))
-    assert files_in(gallery) == []
+    assert files_in(gallery.store.root) == []
     with pytest.raises(ImageNotFound):
         await gallery.delete(image.id, Viewer(owner_hash=OWNER))
 

@@ -15,25 +15,14 @@ from psycopg_pool import AsyncConnectionPool
 
 from server import repository
 from server.backfill import backfill
+from server.formats import THUMB_SIDES, thumb_name
 from server.gallery import Gallery
-from server.models import THUMB_SIDES, IncomingFile, Viewer, thumb_name
-from server.storage import ImageStore
-from tests.conftest import inserts_refused_for, stored_files
+from server.models import IncomingFile, Viewer
 from tests.images import make_image, make_photo
+from tests.support import files_in, inserts_refused_for, stored_files
 
 OWNER = "b" * 64
 REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def gallery(pool: AsyncConnectionPool, tmp_path: Path) -> Gallery:
-    store = ImageStore(tmp_path / "images")
-    store.ensure()
-    return Gallery(pool, store, max_upload_bytes=5 * 1024 * 1024, max_image_pixels=40_000_000)
-
-
-def files_in(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
 async def test_an_upload_stores_webp_thumbnails_and_records_their_size(gallery: Gallery) -> None:

@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.conftest import Browser, Stack
 from tests.hostile import ACCEPTED, BOUNDARY, PNG, REFUSED, Case, multipart
+from tests.support import Browser, Stack
 
 
 def post_raw(browser: Browser, body: bytes, content_type: str) -> httpx.Response:

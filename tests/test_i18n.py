@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from handlers import base
-from tests.conftest import Browser, Stack
+from handlers import base, i18n
 from tests.images import make_image
+from tests.support import Browser, Stack
 
 REPO = Path(__file__).resolve().parent.parent
 # Names that read the same in both languages.
@@ -64,7 +64,7 @@ def all_messages() -> set[str]:
     return (
         python_messages()
         | template_messages()
-        | set(base.JS_MESSAGES)
+        | set(i18n.JS_MESSAGES)
         | set(base._MESSAGE_FOR_STATUS.values())
         | {base._XSRF_MESSAGE, "Something went wrong on our side."}
         | status_titles()
@@ -95,7 +95,7 @@ def test_the_catalog_holds_nothing_stale() -> None:
 def test_scripts_only_use_messages_the_page_provides() -> None:
     for path in (REPO / "static" / "js").glob("*.js"):
         for message in re.findall(r'\bt\(\s*"((?:[^"\\]|\\.)*)"', path.read_text()):
-            assert message in base.JS_MESSAGES, f"{path.name}: {message}"
+            assert message in i18n.JS_MESSAGES, f"{path.name}: {message}"
 
 
 def english_phrases() -> list[str]:
@@ -143,5 +143,5 @@ def test_errors_are_translated_for_json_clients_too(site: Stack) -> None:
 
 
 def test_sizes_are_written_the_russian_way() -> None:
-    assert base.format_kb(1264230, "ru") == "1\u00a0234,6\u00a0КБ"
-    assert base.format_kb(1264230, "en") == "1,234.6 KB"
+    assert i18n.format_kb(1264230, "ru") == "1\u00a0234,6\u00a0КБ"
+    assert i18n.format_kb(1264230, "en") == "1,234.6 KB"

@@ -21,11 +21,13 @@ from psycopg_pool import AsyncConnectionPool
 from websockets.asyncio.client import connect
 
 from server import integrity, repository
+from server.formats import THUMB_SIDES, THUMBS_DIR
 from server.gallery import Gallery
-from server.models import THUMB_SIDES, IncomingFile, Thumbnail
-from server.storage import TEMP_PREFIX, THUMBS_DIR, ImageStore
+from server.models import IncomingFile, Thumbnail
+from server.storage import TEMP_PREFIX, ImageStore
 from tests.backup_fixtures import REPO, script_env
-from tests.conftest import (
+from tests.images import make_image
+from tests.support import (
     Browser,
     PostgresServer,
     Stack,
@@ -33,7 +35,6 @@ from tests.conftest import (
     stop_backend,
     wait_until_healthy,
 )
-from tests.images import make_image
 
 OWNER = "d" * 64
 AN_HOUR_AGO = time.time() - 3600
@@ -56,18 +57,6 @@ def old_file(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     os.utime(path, (AN_HOUR_AGO, AN_HOUR_AGO))
     return path
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> ImageStore:
-    store = ImageStore(tmp_path / "images")
-    store.ensure()
-    return store
-
-
-@pytest.fixture
-def gallery(pool: AsyncConnectionPool, store: ImageStore) -> Gallery:
-    return Gallery(pool, store, max_upload_bytes=5 * 1024 * 1024, max_image_pixels=40_000_000)
 
 
 async def upload(gallery: Gallery, name: str = "a.png") -> tuple[int, str]:

@@ -13,8 +13,8 @@ from psycopg.conninfo import conninfo_to_dict
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from tests.conftest import Browser, PostgresServer, Stack
 from tests.images import make_image
+from tests.support import Browser, PostgresServer, Stack
 
 
 def ws_url(site: Stack) -> str:

@@ -17,9 +17,10 @@ async def test_insert_get_list_count_delete(pool: AsyncConnectionPool) -> None:
     images = [await repository.insert_image(pool, new_row(n)) for n in range(15)]
     assert await repository.count_images(pool) == 15
     assert await repository.get_image(pool, images[3].id) == images[3]
-    page = await repository.list_images(pool, 12, 0)
+    total, page = await repository.list_page(pool, 12, 0)
+    assert total == 15
     assert [i.id for i in page] == [i.id for i in reversed(images)][:12]
-    assert [i.id for i in await repository.list_images(pool, 12, 12)] == [
+    assert [i.id for i in (await repository.list_page(pool, 12, 12))[1]] == [
         images[2].id,
         images[1].id,
         images[0].id,

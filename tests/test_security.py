@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from scripts.launch import RunningStack, running_stack
-from tests.conftest import Browser, PostgresServer, Stack
 from tests.images import make_image
+from tests.support import Browser, PostgresServer, Stack
 
 ADMIN_PASSWORD = "correct horse battery staple"
 API_TOKEN = "token-" + "x" * 40

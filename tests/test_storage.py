@@ -4,24 +4,21 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
 
 import pytest
 
-from server.storage import FILENAME_RE, ImageStore
+from server.formats import STORED_NAME_RE
+from server.storage import ImageStore
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> ImageStore:
-    store = ImageStore(tmp_path / "images")
-    store.ensure()
-    return store
+def names_of(store: ImageStore, kind: str) -> set[str]:
+    return {entry.name for entry in store.scan() if entry.kind == kind}
 
 
 def test_names_are_32_hex_chars_and_the_extension(store: ImageStore) -> None:
     names = {store.new_filename(".png") for _ in range(100)}
     assert len(names) == 100
-    assert all(FILENAME_RE.fullmatch(name) for name in names)
+    assert all(STORED_NAME_RE.fullmatch(name) for name in names)
 
 
 def test_write_is_complete_world_readable_and_leaves_no_temp_file(store: ImageStore) -> None:
@@ -30,8 +27,8 @@ def test_write_is_complete_world_readable_and_leaves_no_temp_file(store: ImageSt
     path = store.path(name)
     assert path.read_bytes() == b"abc" * 1000
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
-    assert store.temp_files() == []
-    assert store.stored_names() == {name}
+    assert names_of(store, "temp") == set()
+    assert names_of(store, "image") == {name}
 
 
 def test_a_failed_write_leaves_neither_file_nor_temp_file(store: ImageStore) -> None:
@@ -46,7 +43,7 @@ def test_a_write_that_cannot_be_renamed_leaves_nothing(store: ImageStore) -> Non
     store.path(name).mkdir()  # a directory in the way: os.replace fails
     with pytest.raises(OSError):
         store.write(name, b"data")
-    assert store.temp_files() == []
+    assert names_of(store, "temp") == set()
     store.path(name).rmdir()
 
 

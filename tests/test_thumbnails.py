@@ -7,7 +7,7 @@ from io import BytesIO
 import pytest
 from PIL import Image, ImageChops, ImageStat
 
-from server.models import THUMB_SIDES
+from server.formats import THUMB_SIDES
 from server.thumbnails import make_thumbnails
 from tests.images import make_image, make_photo
 

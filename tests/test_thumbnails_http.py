@@ -9,8 +9,8 @@ from io import BytesIO
 import httpx
 from PIL import Image
 
-from tests.conftest import Browser, Stack, stored_files
 from tests.images import make_image, make_photo
+from tests.support import Browser, Stack, stored_files
 
 JSON = {"Accept": "application/json"}
 # 12 photos on a gallery page may cost at most this many bytes of images.

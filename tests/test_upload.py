@@ -8,8 +8,8 @@ import re
 import httpx
 import pytest
 
-from tests.conftest import Browser, Stack, stored_files
 from tests.images import make_image, pad_png_to
+from tests.support import Browser, Stack, stored_files
 
 FIVE_MB = 5 * 1024 * 1024
 

@@ -3,8 +3,8 @@ a token in the form body (plain HTML forms), and a refused upload still leaves n
 
 from __future__ import annotations
 
-from tests.conftest import Browser, Stack, stored_files
 from tests.images import make_image
+from tests.support import Browser, Stack, stored_files
 
 
 def form_post(browser: Browser, xsrf: str) -> int:

@@ -11,8 +11,8 @@ from playwright.sync_api import Browser as Chromium
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
 from tests.browser_helpers import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
-from tests.conftest import Browser, Stack
 from tests.images import make_image
+from tests.support import Browser, Stack
 
 AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
 

@@ -1,0 +1,84 @@
+"""`ServicesMixin`: what every handler (pages and the WebSocket alike) reaches through
+`self.settings`, typed — the services `server.app.make_app` built, who is asking, and how
+they see the site. Nothing else in handlers/ reads `self.settings` by key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tornado.web
+from tornado.httputil import HTTPServerRequest
+
+from server.access import AccessPolicy, owner_hash_of
+from server.events import EventHub
+from server.gallery import Gallery
+from server.models import Image, Viewer
+from server.workers import ImageWorkers
+
+OWNER_COOKIE = "owner"
+OWNER_COOKIE_DAYS = 3650
+ADMIN_COOKIE = "admin"
+ADMIN_COOKIE_DAYS = 1
+
+
+def public_base_url(request: HTTPServerRequest) -> str:
+    """How the visitor reaches the site; the scheme honours X-Forwarded-Proto (xheaders),
+    the host the Host header nginx forwards (or X-Forwarded-Host when a proxy set it)."""
+    forwarded_host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
+    return f"{request.protocol}://{forwarded_host or request.host}"
+
+
+def image_json(image: Image, base_url: str, can_delete: bool) -> dict[str, Any]:
+    """The image object of the API, plus whether this caller may delete it."""
+    return {**image.to_public_dict(base_url), "can_delete": can_delete}
+
+
+class ServicesMixin(tornado.web.RequestHandler):
+    """Mixed into BaseHandler and the WebSocket handler (both RequestHandlers)."""
+
+    _viewer: Viewer | None = None
+
+    @property
+    def gallery(self) -> Gallery:
+        return self.settings["gallery"]
+
+    @property
+    def hub(self) -> EventHub:
+        return self.settings["hub"]
+
+    @property
+    def access(self) -> AccessPolicy:
+        return self.settings["access"]
+
+    @property
+    def image_workers(self) -> ImageWorkers:
+        return self.settings["image_workers"]
+
+    @property
+    def worker_name(self) -> str:
+        return self.settings["worker_name"]
+
+    @property
+    def base_url(self) -> str:
+        return public_base_url(self.request)
+
+    @property
+    def viewer(self) -> Viewer:
+        """Who is asking: an API token holder (Authorization header), else the owner and
+        admin cookies. A wrong or disabled token raises NotAuthenticated instead of falling
+        back. Worked out once per request: each look verifies signed cookies (HMAC)."""
+        if self._viewer is None:
+            authorization = self.request.headers.get("Authorization")
+            if authorization is not None:
+                self._viewer = self.access.token_viewer(authorization)
+            else:
+                token = self.get_signed_cookie(OWNER_COOKIE, max_age_days=OWNER_COOKIE_DAYS)
+                admin = self.get_signed_cookie(ADMIN_COOKIE, max_age_days=ADMIN_COOKIE_DAYS)
+                self._viewer = Viewer(
+                    owner_hash=owner_hash_of(token.decode()) if token else None,
+                    is_admin=self.access.is_admin_marker(admin.decode() if admin else None),
+                )
+        return self._viewer
+
+    def image_json(self, image: Image, viewer: Viewer | None = None) -> dict[str, Any]:
+        return image_json(image, self.base_url, (viewer or self.viewer).can_delete(image))

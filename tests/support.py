@@ -1,0 +1,212 @@
+"""Helpers the tests share that are not fixtures (those live in conftest.py): the test
+PostgreSQL server, a running native stack, an HTTP client that acts like one browser, a
+bare backend process, and what one upload leaves on disk."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import tornado.web
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool
+
+from scripts.launch import RunningStack
+from scripts.pgcluster import PostgresCluster, free_port
+from server.formats import THUMB_SIDES, thumb_name
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class PostgresServer:
+    """Where test databases are created; `restart()` drops every client connection."""
+
+    admin_url: str
+    cluster: PostgresCluster | None = None
+    created: list[str] = field(default_factory=list)
+
+    def url(self, dbname: str) -> str:
+        return psycopg.conninfo.make_conninfo(self.admin_url, dbname=dbname)
+
+    def create_database(self) -> str:
+        name = f"imagehosting_test_{secrets.token_hex(4)}"
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        self.created.append(name)
+        return self.url(name)
+
+    def drop_all(self) -> None:
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            for name in self.created:
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                )
+
+    def restart(self, dbname: str) -> None:
+        """A real restart of our own cluster; on a shared server (TEST_DATABASE_URL) the
+        closest safe equivalent: terminate every session of the test database."""
+        if self.cluster is not None:
+            self.cluster.restart()
+            return
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                (dbname,),
+            )
+
+
+@dataclass
+class Stack:
+    """A running scripts/local-stack (nginx + two backend processes) and its database."""
+
+    running: RunningStack
+    database_url: str
+
+    @property
+    def url(self) -> str:
+        return self.running.url
+
+    @property
+    def images_dir(self) -> Path:
+        return self.running.images_dir
+
+    def files(self) -> set[str]:
+        return set(files_in(self.images_dir))
+
+    def rows(self) -> int:
+        with psycopg.connect(self.database_url) as conn:
+            row = conn.execute("SELECT count(*) FROM images").fetchone()
+            assert row is not None
+            return int(row[0])
+
+    def wipe(self) -> None:
+        """Empty the gallery (rows and files) between tests."""
+        with psycopg.connect(self.database_url) as conn:
+            conn.execute("TRUNCATE images RESTART IDENTITY")
+        for path in self.images_dir.rglob("*"):
+            if path.is_file():  # the thumbs/ folder stays: the backends made it at start
+                path.unlink()
+
+
+def files_in(root: Path) -> list[str]:
+    """Every file under an images folder, sorted (thumbnails as `thumbs/<name>`)."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def stored_files(filename: str) -> set[str]:
+    """What one upload leaves in the images folder: the file and its thumbnails."""
+    return {filename, *(thumb_name(filename, side) for side in THUMB_SIDES)}
+
+
+class Browser(httpx.Client):
+    """An HTTP client that behaves like one browser: cookies, and the XSRF token echoed."""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__(base_url=base_url, timeout=30)
+
+    @property
+    def xsrf(self) -> str:
+        if "_xsrf" not in self.cookies:
+            self.get("/upload/").raise_for_status()  # a page visit sets the cookie
+        return self.cookies["_xsrf"]
+
+    def upload(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        accept: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        return self.post(
+            "/upload/",
+            files={"file": (name, data, "application/octet-stream")},
+            headers={"X-XSRFToken": self.xsrf, "Accept": accept, **(headers or {})},
+        )
+
+    def remove(self, image_id: int) -> httpx.Response:
+        return self.delete(
+            f"/delete/{image_id}",
+            headers={"X-XSRFToken": self.xsrf, "Accept": "application/json"},
+        )
+
+
+@asynccontextmanager
+async def inserts_refused_for(pool: AsyncConnectionPool, owner_hash: str) -> AsyncIterator[str]:
+    """A real constraint failure (no mock) for every insert by `owner_hash` while inside;
+    yields the constraint's name, which the database's error message carries."""
+    constraint = "test_refuse_owner"
+    async with pool.connection() as conn:
+        await conn.execute(
+            f"ALTER TABLE images ADD CONSTRAINT {constraint}"
+            f" CHECK (owner_hash <> '{owner_hash}') NOT VALID"
+        )
+    try:
+        yield constraint
+    finally:
+        async with pool.connection() as conn:
+            await conn.execute(f"ALTER TABLE images DROP CONSTRAINT {constraint}")
+
+
+async def start_backend(
+    database_url: str, images_dir: Path, *, log: bool = True
+) -> tuple[asyncio.subprocess.Process, str]:
+    """`python -m server` (worker "solo") on a free port, without nginx; its log is piped
+    to `process.stderr` when `log` (read it: a full pipe would stall the process).
+    Returns the process and its base URL at once: see `wait_until_healthy`."""
+    port = free_port()
+    env = os.environ | {
+        "DATABASE_URL": database_url,
+        "IMAGES_DIR": str(images_dir),
+        "WORKER_NAME": "solo",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "server", "--port", str(port)),
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE if log else subprocess.DEVNULL,
+    )
+    return process, f"http://127.0.0.1:{port}"
+
+
+async def wait_until_healthy(url: str, timeout: float = 30) -> None:
+    async with asyncio.timeout(timeout), httpx.AsyncClient(base_url=url) as client:
+        while True:
+            try:
+                if (await client.get("/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+
+
+async def stop_backend(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.kill()
+        await process.wait()
+
+
+@dataclass
+class InProcessApp:
+    """The application of the `app` fixture, its address and its database pool."""
+
+    application: tornado.web.Application
+    url: str
+    pool: AsyncConnectionPool
+
+    def client(self, **kwargs: Any) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, timeout=30, **kwargs)
