@@ -13,7 +13,8 @@
 # .env is not read: it is shared with Compose, which sets DATABASE_URL for the containers.
 #
 # Each file is written under a hidden temporary name and renamed only when complete, so a
-# final name always holds a whole backup. Prints the files it wrote, one per line.
+# final name always holds a whole backup. Files are 0600 and the default folder 0700: they
+# hold the cookie secret and owner hashes. Prints the files it wrote, one per line.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -46,8 +47,16 @@ while (($#)); do
     shift
 done
 
+# Backups hold the cookie secret and every owner's hash: readable by this account alone.
+umask 077
 choose_mode "${with_images}"
-mkdir -p -- "${dir}" || die "cannot create the backup folder ${dir}"
+if [[ ! -d "${dir}" || "${dir}" == "${repo}/backups" ]]; then
+    mkdir -p -- "${dir}" || die "cannot create the backup folder ${dir}"
+    # The default folder (and one made here) is private; a folder you name keeps its mode.
+    if [[ -O "${dir}" ]]; then
+        chmod 0700 -- "${dir}"
+    fi
+fi
 [[ -w "${dir}" ]] || die "the backup folder ${dir} is not writable"
 dir="$(cd "${dir}" && pwd)"
 

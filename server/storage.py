@@ -29,16 +29,39 @@ class Entry:
     name: str  # relative to the folder: "<hex>.png", "thumbs/<hex>-320.webp", ".tmp-…"
 
 
+def _not_writable(folder: Path) -> str:
+    return (
+        f"the images folder {folder} is not writable by uid {os.geteuid()}: give that uid the"
+        f" folder (chown -R {os.geteuid()} on the host, for a bind mount) or point IMAGES_DIR"
+        " elsewhere"
+    )
+
+
 class ImageStore:
     def __init__(self, root: Path) -> None:
         self.root = root
 
     def ensure(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / THUMBS_DIR).mkdir(exist_ok=True)
-        # nginx runs as another user: it needs to list nothing, only open files by name.
-        os.chmod(self.root, 0o755)
-        os.chmod(self.root / THUMBS_DIR, 0o755)
+        """Create the folders if missing; fail with what to do when they are not writable."""
+        for folder in (self.root, self.root / THUMBS_DIR):
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except PermissionError as exc:
+                raise PermissionError(_not_writable(folder)) from exc
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise PermissionError(_not_writable(folder))
+            # nginx runs as another user: it needs to list nothing, only open files by name.
+            # Only the owner may chmod; a folder someone else made wide enough is fine as it is
+            # (a bind mount, say), and one too narrow is what the owner must fix.
+            mode = folder.stat().st_mode & 0o7777
+            if mode & 0o755 != 0o755:
+                try:
+                    folder.chmod(mode | 0o755)
+                except PermissionError as exc:
+                    raise PermissionError(
+                        f"{folder} has mode {mode:o}: nginx (another account) cannot read the"
+                        f" files in it; chmod 755 it (its owner or root)"
+                    ) from exc
 
     @staticmethod
     def new_filename(extension: str) -> str:

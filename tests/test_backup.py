@@ -101,6 +101,10 @@ def test_backup_writes_a_dump_and_an_archive_named_by_date_and_time(
     assert dump.name.removeprefix("images_db_")[:-4] == archive.name.removeprefix("images_")[:-7]
     # Nothing else: no temp file left behind.
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([dump.name, archive.name])
+    # They hold the cookie secret and owner hashes: this account's alone.
+    assert {oct(p.stat().st_mode & 0o777) for p in (dump, archive)} == {oct(0o600)}
+    fresh, _ = backup(stack, tmp_path / "new")
+    assert oct(fresh.parent.stat().st_mode & 0o777) == oct(0o700)
 
     text = dump.read_text()
     assert text.startswith("--\n-- PostgreSQL database dump\n")  # plain SQL

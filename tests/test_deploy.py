@@ -8,6 +8,8 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,7 +57,29 @@ def test_compose_has_the_three_services(compose: dict[str, Any]) -> None:
     assert db["image"] == "postgres:16"
     assert db["environment"]["POSTGRES_DB"] == "images_db"
     assert db["environment"]["POSTGRES_USER"] == "postgres"
-    assert services["backend"]["build"]["context"] == str(compose["_dir"])
+    # Both built from the one context (the Dockerfile's two stages): nginx's static/ is the
+    # backend's, so ?v= hashes always match the files served.
+    assert services["backend"]["build"] == {
+        "context": str(compose["_dir"]),
+        "dockerfile": "Dockerfile",
+        "target": "backend",
+    }
+    assert services["nginx"]["build"]["context"] == str(compose["_dir"])
+    assert services["nginx"]["build"]["target"] == "nginx"
+
+
+def test_compose_backend_stops_gracefully(compose: dict[str, Any]) -> None:
+    backend = compose["services"]["backend"]
+    assert backend["init"] is True
+    # The app drains requests for up to 10 s after SIGTERM; Docker kills at the grace period.
+    assert backend["stop_grace_period"].endswith("s")
+    assert int(backend["stop_grace_period"][:-1]) > 10
+
+
+def test_compose_publish_address_is_a_setting(tmp_path: Path) -> None:
+    model = compose_config(tmp_path, "docker-compose.yml", NGINX_PUBLISH="127.0.0.1:8080")
+    [port] = model["services"]["nginx"]["ports"]
+    assert (port["host_ip"], port["published"], port["target"]) == ("127.0.0.1", "8080", 80)
 
 
 def test_compose_publishes_only_nginx_on_8080(compose: dict[str, Any]) -> None:
@@ -83,17 +107,11 @@ def test_compose_networks_keep_the_database_internal(compose: dict[str, Any]) ->
 def test_compose_volumes(compose: dict[str, Any]) -> None:
     assert set(compose["volumes"]) == {"images", "db-data"}
     services = compose["services"]
-    backups = str(compose["_dir"] / "backups")
-    assert mounts(services["db"]) == {
-        "/var/lib/postgresql/data": ("volume", "db-data", False),
-        "/backups": ("bind", backups, False),
-    }
+    # backup.sh reaches the database through `docker exec`: db needs no backups/ mount.
+    assert mounts(services["db"]) == {"/var/lib/postgresql/data": ("volume", "db-data", False)}
     assert mounts(services["backend"]) == {"/images": ("volume", "images", False)}
-    nginx = mounts(services["nginx"])
-    assert nginx["/images"] == ("volume", "images", True)
-    assert nginx["/etc/nginx/templates"] == ("bind", str(compose["_dir"] / "nginx/templates"), True)
-    static_dir = services["nginx"]["environment"]["STATIC_DIR"]
-    assert nginx[static_dir] == ("bind", str(compose["_dir"] / "static"), True)
+    # nginx's config, template and static files are in its image (Dockerfile stage `nginx`).
+    assert mounts(services["nginx"]) == {"/images": ("volume", "images", True)}
 
 
 def test_compose_healthchecks_and_start_order(compose: dict[str, Any]) -> None:
@@ -108,7 +126,9 @@ def test_compose_healthchecks_and_start_order(compose: dict[str, Any]) -> None:
 
 def test_compose_backend_settings_default_without_env_file(compose: dict[str, Any]) -> None:
     env = compose["services"]["backend"]["environment"]
-    assert env["DATABASE_URL"] == "postgresql://postgres:postgres@db:5432/images_db"
+    # The password travels apart from the URL (libpq's PGPASSWORD).
+    assert env["DATABASE_URL"] == "postgresql://postgres@db:5432/images_db"
+    assert env["PGPASSWORD"] == "postgres"
     assert env["IMAGES_DIR"] == "/images"
     assert env["HOST"] == "0.0.0.0"
     assert env["PORT"] == "8000"
@@ -116,10 +136,12 @@ def test_compose_backend_settings_default_without_env_file(compose: dict[str, An
 
 
 def test_compose_takes_settings_from_the_environment(tmp_path: Path) -> None:
-    model = compose_config(tmp_path, "docker-compose.yml", POSTGRES_PASSWORD="s3cret")
+    password = "a@b/c:d%e f"  # what `openssl rand -base64` may make, and worse
+    model = compose_config(tmp_path, "docker-compose.yml", POSTGRES_PASSWORD=password)
     env = model["services"]["backend"]["environment"]
-    assert env["DATABASE_URL"] == "postgresql://postgres:s3cret@db:5432/images_db"
-    assert model["services"]["db"]["environment"]["POSTGRES_PASSWORD"] == "s3cret"
+    assert env["DATABASE_URL"] == "postgresql://postgres@db:5432/images_db"
+    assert env["PGPASSWORD"] == password
+    assert model["services"]["db"]["environment"]["POSTGRES_PASSWORD"] == password
 
 
 def test_backup_compose_adds_a_scheduled_backup(backup_compose: dict[str, Any]) -> None:
@@ -134,6 +156,8 @@ def test_backup_compose_adds_a_scheduled_backup(backup_compose: dict[str, Any]) 
     assert env["POSTGRES_DB"] == "images_db"
     assert mounts(backup) == {"/backups": ("bind", str(backup_compose["_dir"] / "backups"), False)}
     assert set(backup["networks"]) == {"back-network"}
+    # Its dumps are private too: the image's script inherits the umask.
+    assert backup["command"][-1].startswith("umask 077 && exec ")
     assert backup["depends_on"]["db"]["condition"] == "service_healthy"
 
 
@@ -192,7 +216,10 @@ def test_compose_gives_nginx_every_template_variable(compose: dict[str, Any]) ->
     image_env = {"PATH": "/usr/sbin:/usr/bin", "HOME": "/root", "NGINX_VERSION": "1.27.5"}
     rendered = official_image_render(image_env | environment)
     assert "${" not in rendered
-    assert "server backend:8000;" in rendered
+    # The backend is looked up per request through Docker's DNS (scaled, recreated).
+    assert "default backend:8000;" in rendered
+    assert "resolver 127.0.0.11 valid=10s" in rendered
+    assert "proxy_pass http://$backend_target;" in rendered
     assert "listen 80 default_server;" in rendered
     assert "alias /images/$image_file;" in rendered
     assert "$http_upgrade" in rendered and "$connection_upgrade" in rendered
@@ -202,7 +229,8 @@ def test_renderer_matches_gnu_envsubst() -> None:
     """scripts/local-stack and the image must produce the same file from the same values."""
     values = {
         "NGINX_PORT": "8080",
-        "BACKEND_SERVERS": "server a:1; server b:2;",
+        "BACKEND": "backend:8000",
+        "NGINX_RESOLVER": "127.0.0.11",
         "IMAGES_DIR": "/srv/images",
         "STATIC_DIR": "/srv/static",
     }
@@ -234,7 +262,9 @@ def images_dir(tmp_path: Path) -> Path:
     return folder
 
 
-def native_config(runtime_dir: Path, images_dir: Path, port: int, backend_port: int) -> Path:
+def native_config(
+    runtime_dir: Path, images_dir: Path, port: int, backend_port: int, trusted: str = ""
+) -> Path:
     return nginxconf.write_native_config(
         runtime_dir,
         {
@@ -242,6 +272,7 @@ def native_config(runtime_dir: Path, images_dir: Path, port: int, backend_port: 
             "BACKEND_SERVERS": nginxconf.upstream_servers([("127.0.0.1", backend_port)]),
             "IMAGES_DIR": str(images_dir),
             "STATIC_DIR": str(REPO / "static"),
+            "NGINX_TRUSTED_PROXIES": trusted,
         },
         user=invoking_account() if os.geteuid() == 0 else None,
     )
@@ -259,10 +290,17 @@ def test_rendered_template_passes_nginx_t(tmp_path: Path, images_dir: Path) -> N
 
 
 @pytest.fixture
-def nginx_without_backend(tmp_path: Path, images_dir: Path) -> Iterator[httpx.Client]:
+def trusted_proxies() -> str:
+    return ""
+
+
+@pytest.fixture
+def nginx_without_backend(
+    tmp_path: Path, images_dir: Path, trusted_proxies: str
+) -> Iterator[httpx.Client]:
     """A real nginx from the template whose only backend is a port nobody listens on."""
     port = free_port()
-    main = native_config(tmp_path / "nginx", images_dir, port, free_port())
+    main = native_config(tmp_path / "nginx", images_dir, port, free_port(), trusted_proxies)
     process = subprocess.Popen(
         nginxconf.nginx_command(main), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -340,3 +378,107 @@ def test_nginx_serves_static_files_and_hides_internal_pages(
     # /_errors/ is internal: a direct request goes nowhere near the files.
     assert nginx_without_backend.get("/_errors/413.json").status_code == 404
     assert nginx_without_backend.get("/static/errors/").status_code == 403  # no autoindex
+
+
+def test_nginx_compresses_text_not_images(nginx_without_backend: httpx.Client) -> None:
+    gzip = {"Accept-Encoding": "gzip"}
+    css = nginx_without_backend.get("/static/css/site.css", headers=gzip)
+    assert css.status_code == 200
+    assert css.headers["content-encoding"] == "gzip"
+    assert "body" in css.text  # httpx decodes it: the body is intact
+    image = nginx_without_backend.get(f"/images/{IMAGE_NAME}.png", headers=gzip)
+    assert "content-encoding" not in image.headers
+
+
+def test_shipped_nginx_conf_holds_a_thousand_live_sockets() -> None:
+    """README promises 1,000 live tabs; each proxied WebSocket holds two connections."""
+    text = nginxconf.MAIN_CONFIG_PATH.read_text()
+    connections = int(re.search(r"worker_connections\s+(\d+);", text).group(1))
+    assert connections >= 2 * 1000 + 100
+    assert int(re.search(r"worker_rlimit_nofile\s+(\d+);", text).group(1)) >= connections
+
+
+def access_log_clients(nginx_dir: Path) -> list[str]:
+    return [
+        line.split()[0] for line in (nginx_dir / "logs" / "access.log").read_text().splitlines()
+    ]
+
+
+@pytest.mark.parametrize("trusted_proxies", ["127.0.0.1"])
+def test_nginx_trusts_forwarded_for_from_listed_proxies(
+    nginx_without_backend: httpx.Client, tmp_path: Path
+) -> None:
+    forwarded = {"X-Forwarded-For": "198.51.100.7, 203.0.113.9"}
+    nginx_without_backend.get("/static/errors/errors.css", headers=forwarded)
+    # Logged (and rate limited) as the last address before the trusted proxy.
+    assert access_log_clients(tmp_path / "nginx")[-1] == "203.0.113.9"
+
+
+def test_nginx_ignores_forwarded_for_by_default(
+    nginx_without_backend: httpx.Client, tmp_path: Path
+) -> None:
+    nginx_without_backend.get("/static/errors/errors.css", headers={"X-Forwarded-For": "6.6.6.6"})
+    assert access_log_clients(tmp_path / "nginx")[-1] == "127.0.0.1"
+
+
+def test_trusted_proxies_refuse_anything_but_addresses(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not an address or CIDR range: 1.2.3.4;"):
+        nginxconf.write_trusted_proxies(tmp_path, "10.0.0.0/8 1.2.3.4;include")
+    assert not (tmp_path / "trusted-proxies.conf").exists()
+
+
+# -- the images folder as a bind mount --------------------------------------------------------
+
+APP_UID = 10001  # the Dockerfile's USER
+
+
+def ensure_as_app_user(folder: Path) -> subprocess.CompletedProcess[str]:
+    code = (
+        "import sys; from pathlib import Path; from server.storage import ImageStore;"
+        " ImageStore(Path(sys.argv[1])).ensure()"
+    )
+    return subprocess.run(
+        [
+            "setpriv",
+            f"--reuid={APP_UID}",
+            f"--regid={APP_UID}",
+            "--clear-groups",
+            sys.executable,
+            "-c",
+            code,
+            str(folder),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture
+def root_owned_folder() -> Iterator[Path]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to act as the container's uid 10001 (CI and our machines are root)")
+    folder = Path(tempfile.mkdtemp(prefix="ih-bind-", dir="/tmp"))
+    os.chmod(folder, 0o755)
+    try:
+        yield folder / "images"
+    finally:
+        shutil.rmtree(folder)
+
+
+def test_backend_starts_on_a_writable_bind_mount_it_does_not_own(root_owned_folder: Path) -> None:
+    root_owned_folder.mkdir()
+    os.chmod(root_owned_folder, 0o777)  # a host folder opened up for the container
+    result = ensure_as_app_user(root_owned_folder)
+    assert result.returncode == 0, result.stderr
+    assert (root_owned_folder / "thumbs").stat().st_uid == APP_UID
+
+
+def test_backend_says_what_to_do_on_a_read_only_bind_mount(root_owned_folder: Path) -> None:
+    root_owned_folder.mkdir()  # root's, 0755: uid 10001 cannot write
+    result = ensure_as_app_user(root_owned_folder)
+    assert result.returncode != 0
+    assert f"not writable by uid {APP_UID}" in result.stderr
+    assert "chown -R 10001" in result.stderr
