@@ -5,19 +5,38 @@ VENV_PYTHON := $(VENV)/bin/python
 # Records that .venv holds the current requirements; pip runs again only when they change.
 VENV_STAMP := $(VENV)/.requirements-installed
 
-.PHONY: test run lint venv system-deps bench bench-ws bench-load seed screenshots
+.PHONY: test run check thumbnails lint venv runtime-venv system-deps bench bench-ws bench-load \
+	seed screenshots
+# Options for `make run` (scripts/local-stack), `make check` and `make thumbnails`:
+#   make run ARGS="--port 8081 --workers 4"      make check ARGS=--repair
+ARGS ?=
+# Written by `make run` (scripts/local-stack): DATABASE_URL and IMAGES_DIR of the native stack.
+# check and thumbnails read it when it exists; otherwise the environment and .env apply.
+STACK_ENV ?= .data/stack.env
 
 test: system-deps venv node_modules/.installed
 	$(VENV_PYTHON) -m pytest $(PYTEST_ARGS)
 
-run: system-deps venv
-	scripts/local-stack
+# The native stack, installing what is missing first (system packages, then .venv).
+run:
+	PYTHON=$(PYTHON) scripts/install-system-deps --runtime
+	BASE_PYTHON=$(PYTHON) scripts/local-stack $(ARGS)
+
+check: runtime-venv
+	$(VENV_PYTHON) -m server $(if $(wildcard $(STACK_ENV)),--env-file $(STACK_ENV)) check $(ARGS)
+
+thumbnails: runtime-venv
+	$(VENV_PYTHON) -m server $(if $(wildcard $(STACK_ENV)),--env-file $(STACK_ENV)) thumbnails $(ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
 venv: $(VENV_STAMP)
+
+# The runtime packages only (requirements.txt): what the app itself needs.
+runtime-venv:
+	BASE_PYTHON=$(PYTHON) scripts/ensure-venv
 
 system-deps:
 	PYTHON=$(PYTHON) scripts/install-system-deps

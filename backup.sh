@@ -5,10 +5,10 @@
 #   backups/images_db_YYYY-MM-DD_HH-MM-SS.sql     (pg_dump --clean --if-exists)
 #   backups/images_YYYY-MM-DD_HH-MM-SS.tar.gz     (unless --no-images)
 #
-# Usage: bash backup.sh [--no-images] [--dir DIR]
+# Usage: bash backup.sh [--no-images] [--dir DIR] [--env-file FILE]
 #
 # Native mode, when DATABASE_URL is set in the environment (IMAGES_DIR too, unless
-# --no-images): the local pg_dump (the newest one installed) and tar. Otherwise Compose mode:
+# --no-images), or read from --env-file (e.g. .data/stack.env, written by scripts/local-stack): the local pg_dump (the newest one installed) and tar. Otherwise Compose mode:
 # pg_dump runs inside the `db` container, tar inside the `backend` container.
 # .env is not read: it is shared with Compose, which sets DATABASE_URL for the containers.
 #
@@ -23,7 +23,7 @@ source "${repo}/scripts/backup-common.sh"
 prog="backup.sh"
 
 usage() {
-    echo "usage: bash backup.sh [--no-images] [--dir DIR]" >&2
+    echo "usage: bash backup.sh [--no-images] [--dir DIR] [--env-file FILE]" >&2
     exit 2
 }
 
@@ -38,6 +38,12 @@ while (($#)); do
             shift
             ;;
         --dir=*) dir="${1#--dir=}" ;;
+        --env-file)
+            (($# >= 2)) || usage
+            load_env_file "$2"
+            shift
+            ;;
+        --env-file=*) load_env_file "${1#--env-file=}" ;;
         -h | --help) usage ;;
         *)
             echo "${prog}: unknown argument: $1" >&2

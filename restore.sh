@@ -2,11 +2,12 @@
 # Restore ImageHosting from a backup made by backup.sh: the database dump and the image files
 # with the same timestamp. Everything now in the database and the images folder is replaced.
 #
-# Usage: bash restore.sh TIMESTAMP|latest --yes [--no-images] [--dir DIR]
+# Usage: bash restore.sh TIMESTAMP|latest [--yes] [--no-images] [--dir DIR] [--env-file FILE]
 #   e.g. bash restore.sh 2026-11-26_14-05-09 --yes
+# Without --yes it is a dry run: it checks the backup, says what it would replace, exits 0.
 #
 # Same modes as backup.sh: native when DATABASE_URL (and IMAGES_DIR) are set in the
-# environment, otherwise through the Compose containers `db` and `backend`.
+# environment or read from --env-file, otherwise through the Compose containers `db` and `backend`.
 #
 # Order: both files are checked first; the image files are unpacked beside the live ones; the
 # public schema is emptied and the dump restored in one transaction (all or nothing, the app
@@ -66,7 +67,7 @@ RESET client_min_messages;
 RESYNC_SQL="SELECT pg_notify('image_events', '{\"type\": \"resync\"}');"
 
 usage() {
-    echo "usage: bash restore.sh TIMESTAMP|latest --yes [--no-images] [--dir DIR]" >&2
+    echo "usage: bash restore.sh TIMESTAMP|latest [--yes] [--no-images] [--dir DIR] [--env-file FILE]" >&2
     exit 2
 }
 
@@ -84,6 +85,12 @@ while (($#)); do
             shift
             ;;
         --dir=*) dir="${1#--dir=}" ;;
+        --env-file)
+            (($# >= 2)) || usage
+            load_env_file "$2"
+            shift
+            ;;
+        --env-file=*) load_env_file "${1#--env-file=}" ;;
         -h | --help) usage ;;
         -*)
             echo "${prog}: unknown option: $1" >&2
@@ -148,7 +155,9 @@ if ((!confirmed)); then
         target="the database in the '${COMPOSE_DB_CONTAINER}' container"
         ((with_images)) && target+=" and the image files in the images volume"
     fi
-    die "this replaces ${target} with the backup ${stamp}; run again with --yes to go ahead"
+    log "dry run: the backup ${stamp} is complete and would replace ${target};" \
+        "run again with --yes to go ahead"
+    exit 0
 fi
 check_database_reachable
 

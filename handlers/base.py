@@ -95,6 +95,13 @@ class BaseHandler(ServicesMixin, tornado.web.RequestHandler):
         if self.request.method == "GET" and "Authorization" not in self.request.headers:
             self.ensure_owner_hash()
 
+    async def head(self, *args: str, **kwargs: str) -> None:
+        """HEAD answers like GET (uptime monitors use it); Tornado sends no body for HEAD,
+        and a handler without `get` keeps Tornado's 405."""
+        result = self.get(*args, **kwargs)
+        if result is not None:
+            await result
+
     def get_user_locale(self) -> tornado.locale.Locale | None:
         """The switcher's cookie wins; otherwise Tornado reads Accept-Language."""
         return locale_for_cookie(self.get_cookie(LANG_COOKIE))

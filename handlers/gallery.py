@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import tornado.web
-
 from handlers.base import BaseHandler
+from handlers.pages import RedirectHandler
 from server.gallery import parse_page_number
 
 # Ids fit PostgreSQL's bigint; longer digit strings are simply unknown addresses.
@@ -55,7 +54,7 @@ class DeleteHandler(BaseHandler):
 
 routes = [
     (r"/images/", GalleryHandler),
-    (r"/images", tornado.web.RedirectHandler, {"url": "/images/"}),
+    (r"/images", RedirectHandler, {"url": "/images/"}),
     (rf"/view/{_ID}", ImageViewHandler),
     (rf"/delete/{_ID}", DeleteHandler),
 ]

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import tornado.web
+
 from handlers.base import BaseHandler
 from server.errors import NotFound
+
+
+class RedirectHandler(tornado.web.RedirectHandler):
+    """Tornado's redirect, answering HEAD too (like every GET route here)."""
+
+    head = tornado.web.RedirectHandler.get
 
 
 class HomeHandler(BaseHandler):

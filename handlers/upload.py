@@ -6,6 +6,7 @@ import tornado.web
 from tornado.httputil import HTTPFile, HTTPHeaders, HTTPInputError, parse_body_arguments
 
 from handlers.base import BaseHandler
+from handlers.pages import RedirectHandler
 from server.models import IncomingFile, Viewer
 
 _TOKEN_HEADERS = ("X-Xsrftoken", "X-Csrftoken", "Authorization")
@@ -88,5 +89,5 @@ class UploadHandler(BaseHandler):
 
 routes = [
     (r"/upload/", UploadHandler),
-    (r"/upload", tornado.web.RedirectHandler, {"url": "/upload/"}),
+    (r"/upload", RedirectHandler, {"url": "/upload/"}),
 ]

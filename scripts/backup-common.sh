@@ -42,6 +42,24 @@ newest_client() {
     echo "${best}"
 }
 
+# --env-file FILE: export DATABASE_URL and IMAGES_DIR from a KEY=value file, over the
+# environment; e.g. the stack.env scripts/local-stack writes, whose database port changes at
+# each start. Other lines are ignored; one pair of surrounding quotes is stripped.
+load_env_file() {
+    local file="$1" line key value
+    [[ -f "${file}" ]] || die "--env-file: ${file} is not a file"
+    while IFS= read -r line || [[ -n "${line}" ]]; do
+        [[ "${line}" =~ ^[[:space:]]*(export[[:space:]]+)?(DATABASE_URL|IMAGES_DIR)=(.*)$ ]] ||
+            continue
+        key="${BASH_REMATCH[2]}"
+        value="${BASH_REMATCH[3]}"
+        if [[ "${value}" =~ ^\'(.*)\'$ || "${value}" =~ ^\"(.*)\"$ ]]; then
+            value="${BASH_REMATCH[1]}"
+        fi
+        export "${key}=${value}"
+    done <"${file}"
+}
+
 # Sets `mode` (native or compose) and what that mode needs; exits with a clear message when
 # neither is possible.
 choose_mode() {

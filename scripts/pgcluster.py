@@ -27,9 +27,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-import psycopg
-from psycopg import errors, sql
-
+# psycopg is imported where it is used: `scripts/local-stack --help` and its busy-port check
+# run on a fresh clone, before .venv (and so psycopg) exists.
 SUPERUSER = "postgres"
 RUN_AS_WHEN_ROOT = "postgres"
 # A unix socket path must fit in sockaddr_un.sun_path (108 bytes with the terminator).
@@ -232,6 +231,9 @@ class PostgresCluster:
 
     def create_database(self, name: str) -> bool:
         """Create database `name` unless it exists; True when it was created."""
+        import psycopg
+        from psycopg import errors, sql
+
         with psycopg.connect(self.url(), autocommit=True) as conn:
             found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
             if found.fetchone():
@@ -244,6 +246,9 @@ class PostgresCluster:
 
     def drop_database(self, name: str) -> None:
         """Drop database `name` if it exists, ending its sessions first."""
+        import psycopg
+        from psycopg import sql
+
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
@@ -281,6 +286,8 @@ class PostgresCluster:
         return options
 
     def _launch(self, timeout: float) -> None:
+        import psycopg
+
         settings = {
             "listen_addresses": "127.0.0.1",
             "port": str(self.port),

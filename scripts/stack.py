@@ -1,6 +1,8 @@
 """`scripts/local-stack`: PostgreSQL, N backend processes and nginx, run natively from one data dir.
 
-Start order is database → backends (each answers /healthz) → nginx (answers through to a
+A port another program holds is refused before anything starts. Start order is database →
+`<data-dir>/stack.env` (DATABASE_URL and IMAGES_DIR, for backup.sh, restore.sh and
+`python -m server check`) → backends (each answers /healthz) → nginx (answers through to a
 backend); then one line `ready http://127.0.0.1:PORT` goes to stdout and everything else to
 stderr. SIGINT/SIGTERM stops it all in the reverse order; a child that dies on its own stops
 the rest and makes the exit status non-zero.
@@ -13,6 +15,7 @@ import grp
 import os
 import pwd
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -23,9 +26,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-
-import psycopg
-from psycopg import conninfo, errors, sql
 
 from scripts import nginxconf
 from scripts.pgcluster import ClusterError, PostgresCluster, die_with_parent, free_port
@@ -104,6 +104,10 @@ def answers_ok(url: str) -> Callable[[], bool]:
 
 def ensure_database(url: str) -> None:
     """Create the database `url` names, connecting to the server's `postgres` database."""
+    # Imported here: --help and the port check run before .venv holds psycopg.
+    import psycopg
+    from psycopg import conninfo, errors, sql
+
     params = conninfo.conninfo_to_dict(url)
     name = str(params.get("dbname") or DATABASE_NAME)
     admin = conninfo.make_conninfo(url, dbname="postgres")
@@ -117,6 +121,41 @@ def ensure_database(url: str) -> None:
         pass
     except psycopg.Error as exc:
         raise StackError(f"cannot reach or prepare the database: {exc}") from exc
+
+
+def ensure_port_free(port: int) -> None:
+    """Refuse a port another program listens on, before anything starts: otherwise that
+    program would answer the readiness check and nginx would fail only afterwards."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As nginx binds: connections of an earlier run lingering in TIME_WAIT do not count.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise StackError(
+                f"port {port} on 127.0.0.1 is already in use ({exc.strerror}): stop the "
+                f"program that holds it, or pick another port: scripts/local-stack --port "
+                f'{port + 1} (make run ARGS="--port {port + 1}"); nothing was started'
+            ) from None
+
+
+def write_stack_env(path: Path, database_url: str, images_dir: Path) -> None:
+    """`KEY=value` lines (python-dotenv's format) saying where this stack keeps its data,
+    so backup.sh --env-file and `python -m server --env-file` reach it without reading logs
+    (the throwaway cluster's port is picked afresh at each start)."""
+    values = {"DATABASE_URL": database_url, "IMAGES_DIR": str(images_dir)}
+    if any("\n" in value for value in values.values()):
+        raise StackError(f"cannot write {path}: a value holds a line break")
+    lines = [
+        "# Written by scripts/local-stack at each start: where this stack keeps its data.",
+        "# bash backup.sh --env-file FILE; .venv/bin/python -m server --env-file FILE check",
+        *(f"{name}={value}" for name, value in values.items()),
+    ]
+    partial = path.with_name(f".{path.name}.partial")
+    # Private: a --database-url may carry a password.
+    partial.touch(mode=0o600)
+    partial.write_text("\n".join(lines) + "\n")
+    partial.replace(path)
 
 
 def make_traversable(folder: Path) -> None:
@@ -148,12 +187,19 @@ class LocalStack:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def env_file(self) -> Path:
+        return self.data_dir / "stack.env"
+
     def start(self) -> None:
+        ensure_port_free(self.port)
         make_traversable(self.data_dir)
         images_dir = self.data_dir / "images"
         images_dir.mkdir(exist_ok=True)
         database_url = self.database_url or self._start_cluster()
         ensure_database(database_url)
+        write_stack_env(self.env_file, database_url, images_dir)
+        log(f"DATABASE_URL and IMAGES_DIR written to {self.env_file}")
 
         backends = [("127.0.0.1", free_port()) for _ in range(self.workers)]
         for index, (host, port) in enumerate(backends, start=1):
@@ -216,6 +262,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="local-stack",
         description="Run PostgreSQL, the backend processes and nginx natively.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="through make (installs what is missing first):\n"
+        '  make run ARGS="--port 8081 --workers 4"\n\n'
+        "<data-dir>/stack.env names the database and the images folder, for\n"
+        "  bash backup.sh --env-file .data/stack.env\n"
+        "  .venv/bin/python -m server --env-file .data/stack.env check  (or: make check)",
     )
     parser.add_argument(
         "--port", type=int, default=8080, help="nginx port on 127.0.0.1 (0: pick a free one)"

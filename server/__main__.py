@@ -5,6 +5,9 @@
 `python -m server check [--repair]`: compare the images folder with the database, log what
 disagrees (and with --repair fix it), exit 0 when consistent, 1 when problems remain, 2 when
 the check could not run.
+
+`--env-file FILE` (before the command) reads settings from FILE first, over the environment:
+e.g. the `stack.env` that scripts/local-stack writes into its data dir.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 
 from dotenv import load_dotenv
 
@@ -28,6 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--host", help="listen address (overrides HOST)")
     parser.add_argument("--port", type=int, help="listen port (overrides PORT)")
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        help="read settings from this file first, over the environment (e.g. the stack.env "
+        "that scripts/local-stack writes in its data dir); .env still fills the rest",
+    )
     commands = parser.add_subparsers(dest="command", metavar="{check,thumbnails}")
     check = commands.add_parser(
         "check",
@@ -49,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    if args.env_file is not None:
+        if not args.env_file.is_file():
+            print(f"--env-file: {args.env_file} is not a file", file=sys.stderr)
+            return 2
+        # Asked for by name, so it wins over the environment (unlike .env below).
+        load_dotenv(args.env_file, override=True)
     load_dotenv()  # real environment variables win over .env
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     if args.command == "check":
