@@ -192,7 +192,6 @@ class LocalStack:
         return self.data_dir / "stack.env"
 
     def start(self) -> None:
-        ensure_port_free(self.port)
         make_traversable(self.data_dir)
         images_dir = self.data_dir / "images"
         images_dir.mkdir(exist_ok=True)
@@ -294,6 +293,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     stack = LocalStack(args)
+    try:
+        ensure_port_free(stack.port)
+    except StackError as exc:
+        log(f"error: {exc}")
+        return 1
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         raise StopRequested(signal.Signals(signum).name)
