@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Browser, Stack
 from tests.images import make_image
+from tests.support import Browser, Stack
 
 REPO = Path(__file__).resolve().parent.parent
 # What a fresh clone's environment may carry that would point the scripts elsewhere.

@@ -14,15 +14,22 @@ from PIL import Image
 
 from server.app import make_app
 from server.config import Config
-from tests.conftest import Browser, Stack
 from tests.images import make_image
+from tests.support import Browser, Stack
 
 # Headers that must not differ between GET and HEAD of the same address.
 _SAME_HEADERS = ("content-type", "content-length", "location", "cache-control")
 
 
 def test_every_route_with_get_also_answers_head() -> None:
-    app = make_app(Config.from_env({}), gallery=None, hub=None, cookie_secret="x")  # type: ignore[arg-type]
+    # Only the route table is read: no service is reached.
+    app = make_app(
+        Config.from_env({}),
+        gallery=None,  # type: ignore[arg-type]
+        hub=None,  # type: ignore[arg-type]
+        cookie_secret="x",
+        image_workers=None,  # type: ignore[arg-type]
+    )
     checked = 0
     for rule in app.wildcard_router.rules:
         handler = rule.target
