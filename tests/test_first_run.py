@@ -183,9 +183,13 @@ def test_readme_commands_work_as_written() -> None:
     for target in set(re.findall(r"`make ([a-z]+(?:-[a-z]+)*)\b", readme)):
         assert target in targets, f"README mentions `make {target}`, which the Makefile lacks"
     # `python -m server` only runs inside .venv (or a container): a bare one fails elsewhere.
-    for match in re.finditer(r"python -m server", readme):
+    commands = list(
+        re.finditer(r"python -m server (?:--env-file \S+ )?(?:check|thumbnails)", readme)
+    )
+    assert len(commands) >= 4
+    for match in commands:
         before = readme[max(0, match.start() - 30) : match.start()]
-        assert before.endswith((".venv/bin/", "exec backend ", "(`")), before
+        assert before.endswith((".venv/bin/", "exec backend ")), before
     assert "shared/STYLE.md" not in readme  # the project documents itself
     assert "(docs/ARCHITECTURE.md)" in readme
     assert (REPO / "docs" / "ARCHITECTURE.md").exists()
