@@ -33,7 +33,8 @@ def local_stack(workers: int = 2) -> Iterator[RunningStack]:
     with running_stack(
         workers=workers,
         database_url=os.environ.get("BENCH_DATABASE_URL"),
-        env={"LOG_LEVEL": "WARNING"},
+        # Thousands of sockets come from one address here: lift nginx's per-address cap.
+        env={"LOG_LEVEL": "WARNING", "NGINX_WS_PER_IP": "100000"},
     ) as stack:
         yield stack
 
@@ -89,6 +90,7 @@ UNLIMITED = {
     "NGINX_UPLOAD_RATE": "1000000r/s",
     "NGINX_UPLOAD_BURST": "1000000",
     "NGINX_CONN_PER_IP": "10000",
+    "NGINX_WS_PER_IP": "100000",
 }
 
 

@@ -64,7 +64,7 @@ async def run(seconds: float, uploaders: int, readers: int, sockets: int, warmup
     upload_ms: list[float] = []
     read_ms: list[float] = []
     limits = {"NGINX_UPLOAD_RATE": "100000r/s", "NGINX_UPLOAD_BURST": "100000"}
-    limits |= {"NGINX_CONN_PER_IP": "10000", "LOG_LEVEL": "WARNING"}
+    limits |= {"NGINX_CONN_PER_IP": "10000", "NGINX_WS_PER_IP": "100000", "LOG_LEVEL": "WARNING"}
     with PostgresCluster(Path(f"/tmp/ih-load-pg-{os.getpid()}")) as cluster:
         cluster.create_database("images_db")
         database_url = cluster.url("images_db")

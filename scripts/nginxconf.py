@@ -31,6 +31,7 @@ LIMIT_DEFAULTS = {
     "NGINX_UPLOAD_BURST": "60",
     "NGINX_LOGIN_RATE": "10r/m",
     "NGINX_CONN_PER_IP": "20",
+    "NGINX_WS_PER_IP": "100",
 }
 
 # Every variable the template expects; each must be given when rendering it.
@@ -69,8 +70,9 @@ def referenced_variables(text: str) -> set[str]:
 
 
 def upstream_servers(addresses: Iterable[tuple[str, int]]) -> str:
-    """The BACKEND_SERVERS value for backends listening on (host, port)."""
-    return " ".join(f"server {host}:{port};" for host, port in addresses)
+    """The BACKEND_SERVERS value for backends listening on (host, port). max_fails=0: nothing
+    a backend answers may take it out of the rotation (see the template's proxy_next_upstream)."""
+    return " ".join(f"server {host}:{port} max_fails=0;" for host, port in addresses)
 
 
 def nginx_binary() -> str:

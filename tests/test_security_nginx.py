@@ -1,0 +1,270 @@
+"""nginx's own security behaviour, from the shipped template in front of two stand-in
+backends (plain sockets that answer what a test needs): what a backend's answer may and may
+not do to the upstream group, which requests are retried, error pages and their headers for
+every error nginx produces itself, requests without a Host, Retry-After, and the per-address
+WebSocket cap."""
+
+from __future__ import annotations
+
+import os
+import socket
+import socketserver
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from scripts import nginxconf
+from scripts.pgcluster import free_port
+from scripts.stack import invoking_account
+
+REPO = Path(__file__).resolve().parent.parent
+WS_PER_IP = 3
+HEADERS = (
+    "x-content-type-options",
+    "x-frame-options",
+    "referrer-policy",
+    "content-security-policy",
+)
+
+
+class StandIn(socketserver.ThreadingTCPServer):
+    """A backend that records each request line and answers by path:
+    /big   a response whose headers overflow nginx's proxy buffer (nginx: 502)
+    /drop  reads the request, then closes without a word (nginx: error, may try the next)
+    /ws    switches protocols and keeps the socket open until the client goes
+    other  200 "ok"."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _StandInHandler)
+        self.requests: list[str] = []
+
+
+class _StandInHandler(socketserver.StreamRequestHandler):
+    server: StandIn
+
+    def handle(self) -> None:
+        line = self.rfile.readline().decode("latin-1").strip()
+        length = 0
+        while (header := self.rfile.readline()) not in (b"\r\n", b"\n", b""):
+            name, _, value = header.decode("latin-1").partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value)
+        self.rfile.read(length)
+        if not line:
+            return
+        self.server.requests.append(line)
+        path = line.split()[1]
+        if path == "/drop":
+            return
+        if path == "/ws":
+            self.wfile.write(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\n\r\n"
+            )
+            self.rfile.read()  # until nginx closes its side
+            return
+        extra = b"X-Filler: " + b"a" * 8000 + b"\r\n" if path == "/big" else b""
+        self.wfile.write(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n" + extra + b"\r\nok"
+        )
+
+
+@pytest.fixture(scope="module")
+def stand_ins() -> Iterator[list[StandIn]]:
+    servers = [StandIn(), StandIn()]
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
+    for thread in threads:
+        thread.start()
+    yield servers
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def front(stand_ins: list[StandIn], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """nginx from the template (as scripts/local-stack renders it) before the stand-ins."""
+    runtime = tmp_path_factory.mktemp("nginx")
+    images = tmp_path_factory.mktemp("images")
+    port = free_port()
+    main = nginxconf.write_native_config(
+        runtime,
+        {
+            "NGINX_PORT": f"127.0.0.1:{port}",
+            "BACKEND_SERVERS": nginxconf.upstream_servers(
+                [("127.0.0.1", s.server_address[1]) for s in stand_ins]
+            ),
+            "IMAGES_DIR": str(images),
+            "STATIC_DIR": str(REPO / "static"),
+            "NGINX_LOGIN_RATE": "1r/m",
+            "NGINX_WS_PER_IP": str(WS_PER_IP),
+        },
+        user=invoking_account() if os.geteuid() == 0 else None,
+    )
+    process = subprocess.Popen(
+        nginxconf.nginx_command(main), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                httpx.get(f"{url}/static/errors/errors.css")
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, "nginx exited at start"
+                assert time.monotonic() < deadline, "nginx did not answer"
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(15)
+
+
+def raw(url: str, request: bytes) -> bytes:
+    """Send bytes exactly as given (no client library would send these requests)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_answers_a_backend_sends_never_take_it_out_of_the_rotation(front: str) -> None:
+    """Failed before: with nginx's default max_fails=1, two unusable answers (one per
+    backend) left no live upstream, and every request was a 502 for 10 s."""
+    for _ in range(6):
+        assert httpx.get(f"{front}/big").status_code == 502
+    for _ in range(6):
+        assert httpx.get(f"{front}/healthz").status_code == 200
+
+
+def test_a_post_that_reached_a_backend_is_never_sent_again(
+    front: str, stand_ins: list[StandIn]
+) -> None:
+    """A backend that drops the connection: a GET is tried on the other backend, a POST
+    (an upload, a delete) is not: it may already have happened."""
+    for server in stand_ins:
+        server.requests.clear()
+    assert httpx.get(f"{front}/drop").status_code == 502
+    assert sum(len(s.requests) for s in stand_ins) == 2
+    for server in stand_ins:
+        server.requests.clear()
+    assert httpx.post(f"{front}/drop", content=b"x").status_code == 502
+    assert sum(len(s.requests) for s in stand_ins) == 1
+
+
+def assert_site_error(response: httpx.Response, status: int) -> None:
+    assert response.status_code == status
+    for header in HEADERS:
+        assert header in response.headers, f"{status}: no {header}"
+    assert response.headers["content-type"].startswith("text/html")
+    assert '<link rel="stylesheet" href="/static/errors/errors.css">' in response.text
+    assert 'lang="ru"' in response.text  # the site's bilingual page, not nginx's own
+
+
+def parse(raw_response: bytes) -> httpx.Response:
+    head, _, body = raw_response.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = [tuple(h.split(": ", 1)) for h in lines[1:]]
+    return httpx.Response(int(lines[0].split()[1]), headers=headers, content=body)
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /healthz HTTP/1.0\r\n\r\n",
+        b"GET /healthz HTTP/1.0\r\nHost:\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: \r\nConnection: close\r\n\r\n",
+        b"GET http://example.org/ HTTP/1.0\r\n\r\n",
+    ],
+    ids=["http/1.0 without Host", "http/1.0 empty Host", "http/1.1 empty Host", "absolute URI"],
+)
+def test_requests_without_a_host_get_the_site_400(front: str, request_bytes: bytes) -> None:
+    """Failed before: these reached the app, which answered a bare 400 without a body or
+    any security header."""
+    assert_site_error(parse(raw(front, request_bytes)), 400)
+
+
+def test_errors_nginx_produces_get_the_site_pages_and_headers(front: str) -> None:
+    """Failed before: nginx's built-in pages, without CSP, nosniff or X-Frame-Options."""
+    assert_site_error(httpx.get(f"{front}/static/no-such-file.css"), 404)
+    assert_site_error(httpx.get(f"{front}/static/errors/"), 403)
+    assert_site_error(httpx.post(f"{front}/static/errors/errors.css"), 405)
+    assert_site_error(httpx.get(f"{front}/x?" + "a" * 9000), 414)
+    huge_header = {"X-Huge": "b" * 20000}
+    assert_site_error(httpx.get(f"{front}/", headers=huge_header), 400)
+    bad = parse(raw(front, b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n"))
+    assert_site_error(bad, 400)
+    as_json = httpx.get(f"{front}/static/nothing.js", headers={"Accept": "application/json"})
+    assert as_json.status_code == 404 and set(as_json.json()) == {"error"}
+
+
+def test_static_files_carry_the_security_headers(front: str) -> None:
+    response = httpx.get(f"{front}/static/errors/errors.css")
+    assert response.status_code == 200
+    for header in HEADERS:
+        assert header in response.headers, header
+
+
+def test_rate_limited_answers_say_when_to_retry(front: str) -> None:
+    """Failed before: a 429 without Retry-After."""
+    statuses = []
+    for _ in range(8):  # NGINX_LOGIN_RATE=1r/m with a burst of 5
+        response = httpx.post(f"{front}/login", headers={"Accept": "application/json"})
+        statuses.append(response.status_code)
+        if response.status_code == 429:
+            assert int(response.headers["retry-after"]) > 0
+            assert "error" in response.json()
+            break
+    assert statuses[-1] == 429, statuses
+    assert "retry-after" not in httpx.get(f"{front}/healthz").headers
+
+
+def test_one_address_may_hold_only_so_many_live_sockets(front: str) -> None:
+    """Failed before: nothing limited open WebSockets per address."""
+    host, port = front.removeprefix("http://").split(":")
+
+    def upgrade() -> tuple[socket.socket, httpx.Response]:
+        sock = socket.create_connection((host, int(port)), timeout=10)
+        sock.sendall(
+            b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(65536)
+        return sock, parse(head)
+
+    held: list[socket.socket] = []
+    try:
+        for _ in range(WS_PER_IP):
+            sock, response = upgrade()
+            held.append(sock)
+            assert response.status_code == 101
+        sock, refused = upgrade()
+        sock.close()
+        assert refused.status_code == 429
+        assert refused.headers["retry-after"]
+    finally:
+        for sock in held:
+            sock.close()
+    # Closed sockets free their places.
+    deadline = time.monotonic() + 10
+    while True:
+        sock, response = upgrade()
+        sock.close()
+        if response.status_code == 101:
+            break
+        assert time.monotonic() < deadline, "the cap did not free its places"
+        time.sleep(0.1)
