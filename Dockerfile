@@ -8,6 +8,7 @@ FROM nginx:1.27-alpine AS nginx
 COPY nginx/nginx.conf /etc/nginx/nginx.conf
 COPY nginx/templates/ /etc/nginx/templates/
 COPY --chmod=0755 nginx/trusted-proxies.sh /docker-entrypoint.d/15-trusted-proxies.sh
+COPY --chmod=0755 nginx/upload-limit.envsh /docker-entrypoint.d/15-upload-limit.envsh
 COPY static/ /srv/static/
 
 FROM python:3.12-slim AS backend

@@ -61,7 +61,7 @@ _MESSAGE_FOR_STATUS = {
     403: "This action is not allowed.",
     404: "Nothing is here.",
     405: "This address does not accept that kind of request.",
-    413: "The upload is larger than the 5 MB limit.",
+    413: "The upload is larger than the {limit} MB limit.",
     415: "The file is not a JPEG, PNG or GIF image.",
     503: ServiceUnavailable.default_message,
 }
@@ -149,6 +149,8 @@ class BaseHandler(ServicesMixin, tornado.web.RequestHandler):
             xsrf_value=self.xsrf_token.decode(),
             admin_enabled=self.access.admin_enabled,
             is_admin=self._viewer_or_anonymous().is_admin,
+            upload_limit_mb=self.gallery.upload_limit_mb,
+            max_upload_bytes=self.gallery.max_upload_bytes,
         )
         return namespace
 
@@ -184,7 +186,7 @@ class BaseHandler(ServicesMixin, tornado.web.RequestHandler):
         translate = self.locale.translate
         message = translate(
             _MESSAGE_FOR_STATUS.get(status_code, "Something went wrong on our side.")
-        )
+        ).format(limit=self.gallery.upload_limit_mb)
         # An unmapped domain error keeps Tornado's 500 and the generic message: it is a bug.
         if isinstance(error, ImageHostingError) and status_for(error) != 500:
             status_code = status_for(error)

@@ -38,7 +38,7 @@ JS_MESSAGES = (
     "Uploaded ({size})",
     "Only .jpg, .jpeg, .png and .gif files are accepted.",
     "The file is empty.",
-    "The file is {size} MB; the limit is 5 MB.",
+    "The file is {size} MB; the limit is {limit} MB.",
     "The upload failed: the connection was lost.",
     "The server answered {status}.",
     "Copy",

@@ -7,6 +7,7 @@ from tornado.httputil import HTTPFile, HTTPHeaders, HTTPInputError, parse_body_a
 
 from handlers.base import BaseHandler
 from handlers.pages import RedirectHandler
+from server import formats
 from server.models import IncomingFile, Viewer
 
 _TOKEN_HEADERS = ("X-Xsrftoken", "X-Csrftoken", "Authorization")
@@ -50,7 +51,12 @@ class UploadHandler(BaseHandler):
         super().check_xsrf_cookie()
 
     def get(self) -> None:
-        self.render("upload.html")
+        self.render(
+            "upload.html",
+            accept_attribute=formats.accept_attribute(),
+            accepted_extensions=formats.ACCEPTED_EXTENSIONS,
+            extension_for_media_type=formats.extension_for_media_type(),
+        )
 
     async def post(self) -> None:
         await self._read_form()

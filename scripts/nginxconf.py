@@ -16,6 +16,8 @@ import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from server.config import Config
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NGINX_DIR = REPO_ROOT / "nginx"
 MAIN_CONFIG_PATH = NGINX_DIR / "nginx.conf"
@@ -34,6 +36,9 @@ LIMIT_DEFAULTS = {
     "NGINX_WS_PER_IP": "100",
 }
 
+# Derived from the app's MAX_UPLOAD_MB (upload_settings), never set by hand.
+UPLOAD_VARIABLES = ("MAX_UPLOAD_MB", "NGINX_MAX_BODY_SIZE")
+
 # Every variable the template expects; each must be given when rendering it.
 TEMPLATE_VARIABLES = (
     "NGINX_PORT",
@@ -42,6 +47,7 @@ TEMPLATE_VARIABLES = (
     "IMAGES_DIR",
     "STATIC_DIR",
     *LIMIT_DEFAULTS,
+    *UPLOAD_VARIABLES,
 )
 
 # Same grammar as GNU envsubst: `$NAME` (longest identifier) or `${NAME}`.
@@ -122,6 +128,15 @@ def limit_settings(env: Mapping[str, str] = os.environ) -> dict[str, str]:
     return {name: env.get(name) or default for name, default in LIMIT_DEFAULTS.items()}
 
 
+def upload_settings(env: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The upload limit as the backends read it from `env`, and nginx's body cap from it."""
+    config = Config.from_env(env)
+    return {
+        "MAX_UPLOAD_MB": str(config.max_upload_mb),
+        "NGINX_MAX_BODY_SIZE": str(config.max_body_bytes),
+    }
+
+
 def write_native_config(
     runtime_dir: Path, variables: Mapping[str, str], *, user: str | None = None
 ) -> Path:
@@ -129,11 +144,12 @@ def write_native_config(
 
     `variables` are the template's, except that BACKEND_SERVERS (the local upstream's server
     lines) replaces BACKEND and NGINX_RESOLVER; limits default to `limit_settings()`, trusted
-    proxies to $NGINX_TRUSTED_PROXIES. `user` names the account workers run as; give it only
-    when nginx starts as root.
+    proxies to $NGINX_TRUSTED_PROXIES, the upload limit to `upload_settings()`. `user` names
+    the account workers run as; give it only when nginx starts as root.
     """
     variables = (
         limit_settings()
+        | upload_settings()
         | {"BACKEND": UPSTREAM_NAME, "NGINX_RESOLVER": "127.0.0.1"}
         | dict(variables)
     )

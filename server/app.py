@@ -27,8 +27,6 @@ from server.storage import ImageStore
 from server.workers import ImageWorkers
 
 ROOT = Path(__file__).resolve().parent.parent
-# Multipart framing adds a few hundred bytes around the file; the app enforces the exact limit.
-MULTIPART_ALLOWANCE = 1024 * 1024
 SHUTDOWN_GRACE_SECONDS = 10.0
 WEBSOCKET_PING_SECONDS = 25  # below nginx's proxy_read_timeout for /ws
 
@@ -89,10 +87,8 @@ def make_app(
 
 def http_server(app: tornado.web.Application, config: Config) -> HTTPServer:
     """The HTTP server for `app`, not yet listening: client addresses and scheme from nginx's
-    X-Forwarded-* headers; bodies capped just above the upload limit."""
-    return HTTPServer(
-        app, xheaders=True, max_body_size=config.max_upload_bytes + MULTIPART_ALLOWANCE
-    )
+    X-Forwarded-* headers; bodies capped just above the upload limit, as nginx caps them."""
+    return HTTPServer(app, xheaders=True, max_body_size=config.max_body_bytes)
 
 
 async def serve(config: Config) -> None:

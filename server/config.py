@@ -13,7 +13,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+MIB = 1024 * 1024  # "MB" everywhere on the site, as in MAX_UPLOAD_MB
+
+
+def _multipart_framing() -> int:
+    """The most bytes a multipart upload form adds around the file: the `_xsrf` field a plain
+    HTML form sends, the file part's headers with the longest name and type a client can send
+    (255 characters of up to 4 bytes each, RFC 6838's 255-character media type), and the
+    boundary lines at their longest (70 characters, RFC 2046)."""
+    boundary = "-" * 70
+    name = "\U0001f5bc" * 255
+    media_type = "x" * 255
+    xsrf = "x" * 128  # Tornado's masked token is about 90 characters
+    framing = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="_xsrf"\r\n\r\n{xsrf}\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+        f"Content-Type: {media_type}\r\n\r\n\r\n--{boundary}--\r\n"
+    )
+    return len(framing.encode())
+
+
+# nginx and Tornado cap the whole request body at the upload limit plus this (rounded up to
+# a whole KiB); the app then holds the file itself to the exact limit.
+MULTIPART_MARGIN = -(-_multipart_framing() // 1024) * 1024
 
 
 @dataclass(frozen=True)
@@ -80,6 +102,12 @@ SETTINGS: tuple[Setting, ...] = (
         _positive_int,
     ),
     Setting(
+        "MAX_UPLOAD_MB",
+        "5",
+        "Largest file accepted per upload, in MB (1 MB = 1024 x 1024 bytes); nginx follows it.",
+        _positive_int,
+    ),
+    Setting(
         "ADMIN_PASSWORD",
         "",
         "Password of the admin (/login), who may delete any image; empty = no admin.",
@@ -122,7 +150,16 @@ class Config:
     api_token: str
     strip_location: bool
     worker_name: str
-    max_upload_bytes: int = MAX_UPLOAD_BYTES
+    max_upload_mb: int
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * MIB
+
+    @property
+    def max_body_bytes(self) -> int:
+        """The largest request body nginx and Tornado let through (see MULTIPART_MARGIN)."""
+        return self.max_upload_bytes + MULTIPART_MARGIN
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:

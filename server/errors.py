@@ -29,7 +29,7 @@ class InvalidUpload(ImageHostingError):
 
 
 class UploadTooLarge(ImageHostingError):
-    default_message = "The file is larger than the 5 MB limit."
+    default_message = "The file is larger than the upload limit."
 
 
 class ImageTooManyPixels(UploadTooLarge):

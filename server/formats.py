@@ -49,3 +49,8 @@ def is_accepted_name(name: str) -> bool:
 def accept_attribute() -> str:
     """The file picker's `accept`: the extensions, then the media types."""
     return ",".join([*ACCEPTED_EXTENSIONS, *MEDIA_TYPE.values()])
+
+
+def extension_for_media_type() -> dict[str, str]:
+    """e.g. {"image/png": ".png"}: names for pasted files, which often come without one."""
+    return {MEDIA_TYPE[fmt]: STORED_EXTENSION[fmt] for fmt in FORMATS}

@@ -11,7 +11,7 @@ from loguru import logger
 from psycopg_pool import AsyncConnectionPool
 
 from server import formats, imaging, repository
-from server.config import Config
+from server.config import MIB, Config
 from server.errors import (
     ImageNotFound,
     InvalidPage,
@@ -100,6 +100,11 @@ class Gallery:
         # Pillow work: on the app's low-priority threads (server/workers.py).
         self._pillow = image_workers.run
 
+    @property
+    def upload_limit_mb(self) -> str:
+        """The upload limit as the site writes it, in MB ("5", or "0.5" for a test's limit)."""
+        return f"{self.max_upload_bytes / MIB:g}"
+
     async def upload(self, files: list[IncomingFile], owner_hash: str) -> Image:
         """Validate, store and record one image; on any failure nothing is left behind."""
         incoming = self._single_file(files)
@@ -156,8 +161,8 @@ class Gallery:
         if len(incoming.body) > self.max_upload_bytes:
             raise UploadTooLarge(
                 "The file is {size} MB; the limit is {limit} MB.",
-                size=f"{len(incoming.body) / 1048576:.1f}",
-                limit=f"{self.max_upload_bytes / 1048576:g}",
+                size=f"{len(incoming.body) / MIB:.1f}",
+                limit=self.upload_limit_mb,
             )
         return incoming
 

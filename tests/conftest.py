@@ -10,9 +10,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser as Chromium
+from playwright.sync_api import sync_playwright
 from psycopg_pool import AsyncConnectionPool
 from tornado.testing import bind_unused_port
 
+from scripts.chromium import CHROMIUM, CHROMIUM_ARGS
 from scripts.launch import running_stack
 from scripts.pgcluster import PostgresCluster
 from server.app import http_server, make_app
@@ -108,6 +111,20 @@ async def solo_backend(
         yield url
     finally:
         await stop_backend(process)
+
+
+# Module scope, not session: while Playwright's sync API is alive it marks its own event
+# loop as running in this thread, so pytest-asyncio could not run async tests meanwhile.
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Chromium]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 @pytest.fixture(scope="session")

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from server.config import Config
 from tests.images import make_image, pad_png_to
 
-FIVE_MB = 5 * 1024 * 1024
+# The default upload limit (MAX_UPLOAD_MB=5): the stacks here run with it.
+FIVE_MB = Config.from_env({}).max_upload_bytes
 BOUNDARY = "----hostile-corpus-boundary"
 
 

@@ -18,12 +18,11 @@ from playwright.sync_api import (
     Page,
     Request,
     expect,
-    sync_playwright,
 )
 
+from server.config import Config
+from server.formats import STORED_NAME_PATTERN
 from tests.browser_helpers import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     TIMEOUT_MS,
     assert_not_reloaded,
     drop_file,
@@ -39,21 +38,7 @@ from tests.support import Stack, stored_files
 expect.set_options(timeout=TIMEOUT_MS)
 
 PNG = "image/png"
-DIRECT_LINK = r"/images/[0-9a-f]{32}\.(png|jpg|gif)$"
-
-
-# Module scope, not session: while Playwright's sync API is alive it marks its own event
-# loop as running in this thread, so pytest-asyncio could not run async tests meanwhile.
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Chromium]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+DIRECT_LINK = rf"/images/{STORED_NAME_PATTERN}$"
 
 
 @pytest.fixture
@@ -335,7 +320,11 @@ def test_files_the_page_refuses_are_never_sent(context: BrowserContext, site: St
         "#file",
         files=[
             {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hello"},
-            {"name": "huge.png", "mimeType": PNG, "buffer": b"\0" * (5 * 1024 * 1024 + 1)},
+            {
+                "name": "huge.png",
+                "mimeType": PNG,
+                "buffer": b"\0" * (Config.from_env({}).max_upload_bytes + 1),
+            },
         ],
     )
     expect(upload_item(page, "notes.txt").locator(".upload-message")).to_have_text(

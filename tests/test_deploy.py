@@ -21,6 +21,7 @@ import pytest
 from scripts import nginxconf
 from scripts.pgcluster import free_port
 from scripts.stack import invoking_account
+from server.config import Config
 from tests.compose import compose_config, tool
 
 REPO = Path(__file__).resolve().parent.parent
@@ -198,6 +199,20 @@ def test_dockerfile_runs_the_backend_as_non_root() -> None:
 def official_image_render(environment: dict[str, str]) -> str:
     """What the nginx image's entrypoint writes: envsubst over the variables defined in its
     environment whose names match NGINX_ENVSUBST_FILTER (everything when unset)."""
+    # Before rendering, the entrypoint sources the *.envsh hooks the Dockerfile puts in the image.
+    sourced = subprocess.run(
+        [
+            "sh",
+            "-c",
+            '. "$0" && printf %s "$NGINX_MAX_BODY_SIZE"',
+            REPO / "nginx/upload-limit.envsh",
+        ],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    environment = environment | {"NGINX_MAX_BODY_SIZE": sourced.stdout}
     name_filter = re.compile(environment.get("NGINX_ENVSUBST_FILTER", ""))
     defined = {k: v for k, v in environment.items() if name_filter.search(k)}
     return nginxconf.render_template(nginxconf.TEMPLATE_PATH.read_text(), defined)
@@ -223,6 +238,7 @@ def test_compose_gives_nginx_every_template_variable(compose: dict[str, Any]) ->
     assert "listen 80 default_server;" in rendered
     assert "alias /images/$image_file;" in rendered
     assert "$http_upgrade" in rendered and "$connection_upgrade" in rendered
+    assert f"client_max_body_size {Config.from_env({}).max_body_bytes};" in rendered
 
 
 def test_renderer_matches_gnu_envsubst() -> None:

@@ -43,7 +43,10 @@ async def test_upload_stores_file_and_row(gallery: Gallery) -> None:
         ([], InvalidUpload),
         ([IncomingFile("a.png", b"")], InvalidUpload),
         ([IncomingFile("a.png", make_image()), IncomingFile("b.png", make_image())], InvalidUpload),
-        ([IncomingFile("a.png", b"\x89PNG" + b"0" * (5 * 1024 * 1024))], UploadTooLarge),
+        (
+            [IncomingFile("a.png", b"\x89PNG" + b"0" * Config.from_env({}).max_upload_bytes)],
+            UploadTooLarge,
+        ),
         ([IncomingFile("a.svg", make_image())], UnsupportedImage),
         ([IncomingFile("a.png", b"<svg/>")], UnsupportedImage),
     ],

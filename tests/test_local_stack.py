@@ -154,6 +154,8 @@ def fake_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "server").mkdir()
     (root / "server" / "__init__.py").write_text("")
     (root / "server" / "__main__.py").write_text(STAND_IN_BACKEND)
+    # The real settings: nginx's body cap is computed from MAX_UPLOAD_MB as the app reads it.
+    shutil.copy(REPO / "server" / "config.py", root / "server" / "config.py")
     return root
 
 

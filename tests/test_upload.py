@@ -8,10 +8,11 @@ import re
 import httpx
 import pytest
 
+from server.config import Config
 from tests.images import make_image, pad_png_to
 from tests.support import Browser, Stack, stored_files
 
-FIVE_MB = 5 * 1024 * 1024
+FIVE_MB = Config.from_env({}).max_upload_bytes
 
 
 def assert_nothing_stored(site: Stack) -> None:

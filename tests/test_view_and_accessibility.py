@@ -8,22 +8,13 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser as Chromium
-from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.browser_helpers import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
+from tests.browser_helpers import TIMEOUT_MS
 from tests.images import make_image
 from tests.support import Browser, Stack
 
 AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Chromium]:
-    # Module scope: a live sync Playwright marks an event loop as running in this thread.
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def open_context(chromium: Chromium, site: Stack, **options: object) -> BrowserContext:

@@ -2,11 +2,14 @@
 // its own progress bar, client-side checks first, the server's message on failure.
 import { copyWithFeedback, errorMessage, formatKb, t, xsrfToken } from "./common.js";
 
-const MAX_BYTES = 5 * 1024 * 1024;
-const ALLOWED = /\.(jpe?g|png|gif)$/i;
-const EXTENSION_FOR_TYPE = { "image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif" };
-
 const form = document.getElementById("upload-form");
+// The limits and formats come from the server (server/config.py, server/formats.py).
+const MAX_BYTES = Number(form.dataset.maxBytes);
+const LIMIT_MB = form.dataset.limitMb;
+const EXTENSIONS = form.dataset.extensions.split(" ");
+const EXTENSION_FOR_TYPE = JSON.parse(form.dataset.typeExtensions);
+const accepted = (name) => EXTENSIONS.some((ext) => name.toLowerCase().endsWith(ext));
+
 const input = document.getElementById("file");
 const dropZone = document.getElementById("drop-zone");
 const list = document.getElementById("upload-list");
@@ -40,7 +43,7 @@ function succeed(item, image) {
 
 function uploadOne(file) {
   const item = addItem(file.name);
-  if (!ALLOWED.test(file.name)) {
+  if (!accepted(file.name)) {
     fail(item, t("Only .jpg, .jpeg, .png and .gif files are accepted."));
     return;
   }
@@ -53,7 +56,7 @@ function uploadOne(file) {
       maximumFractionDigits: 1,
       minimumFractionDigits: 1,
     });
-    fail(item, t("The file is {size} MB; the limit is 5 MB.", { size }));
+    fail(item, t("The file is {size} MB; the limit is {limit} MB.", { size, limit: LIMIT_MB }));
     return;
   }
   const data = new FormData();
@@ -107,7 +110,7 @@ dropZone.addEventListener("drop", (event) => {
 // Pasted screenshots often have no useful name: give them one with the right extension.
 document.addEventListener("paste", (event) => {
   const files = [...(event.clipboardData?.files ?? [])].map((file) => {
-    if (ALLOWED.test(file.name) || !EXTENSION_FOR_TYPE[file.type]) return file;
+    if (accepted(file.name) || !EXTENSION_FOR_TYPE[file.type]) return file;
     return new File([file], `pasted${EXTENSION_FOR_TYPE[file.type]}`, { type: file.type });
   });
   if (files.length > 0) {
