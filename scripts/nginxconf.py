@@ -16,8 +16,6 @@ import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from server.config import Config
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NGINX_DIR = REPO_ROOT / "nginx"
 MAIN_CONFIG_PATH = NGINX_DIR / "nginx.conf"
@@ -130,6 +128,9 @@ def limit_settings(env: Mapping[str, str] = os.environ) -> dict[str, str]:
 
 def upload_settings(env: Mapping[str, str] = os.environ) -> dict[str, str]:
     """The upload limit as the backends read it from `env`, and nginx's body cap from it."""
+    # Imported here: the stack's --help and its checks before start need only the stdlib.
+    from server.config import Config
+
     config = Config.from_env(env)
     return {
         "MAX_UPLOAD_MB": str(config.max_upload_mb),
