@@ -4,12 +4,15 @@ Services and the viewer come from handlers/services.py, languages from handlers/
 
 from __future__ import annotations
 
+import hmac
 import secrets
+import time
 from typing import Any
 
 import tornado.locale
 import tornado.web
 from loguru import logger
+from tornado.escape import utf8
 
 from handlers.i18n import (
     LANG_COOKIE,
@@ -80,6 +83,14 @@ _DEFAULT_TITLE = "Error"
 _XSRF_MESSAGE = "Your form expired or came from another site. Reload the page and try again."
 
 
+def set_security_headers(handler: tornado.web.RequestHandler) -> None:
+    """On every response the app sends, errors and redirects included."""
+    handler.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    handler.set_header("X-Content-Type-Options", "nosniff")
+    handler.set_header("X-Frame-Options", "DENY")
+    handler.set_header("Referrer-Policy", "same-origin")
+
+
 def status_for(error: ImageHostingError) -> int:
     """The HTTP status of a domain error: its own class's, else its nearest ancestor's."""
     for cls in type(error).__mro__:
@@ -89,7 +100,10 @@ def status_for(error: ImageHostingError) -> int:
 
 
 class BaseHandler(ServicesMixin, tornado.web.RequestHandler):
-    def prepare(self) -> None:
+    async def prepare(self) -> None:
+        """Subclasses that add to it `await super().prepare()` first."""
+        self.check_host()
+        await self.resolve_admin()
         # Every visitor gets an owner identity on their first page view, so a tab opened
         # before their first upload already knows which live tiles it may delete.
         if self.request.method == "GET" and "Authorization" not in self.request.headers:
@@ -116,6 +130,27 @@ class BaseHandler(ServicesMixin, tornado.web.RequestHandler):
             _ = self.viewer  # raises NotAuthenticated unless the token is right
             return
         super().check_xsrf_cookie()
+
+    def _get_raw_xsrf_token(self) -> tuple[int | None, bytes, float]:
+        """The XSRF token, bound to the owner cookie: an HMAC of the owner's identity under the
+        cookie secret, instead of Tornado's random value kept in the `_xsrf` cookie. Tornado
+        still masks it afresh on every page and compares what a form sends with this; a
+        token (and `_xsrf` cookie) minted for another browser, or planted by a neighbouring
+        site, no longer matches. (Tornado has no public hook for this; the test that another
+        browser's token is refused guards the override.)"""
+        if not hasattr(self, "_raw_xsrf_token"):
+            owner_hash = self._viewer_or_anonymous().owner_hash
+            if owner_hash is None:  # no owner yet: no token can match
+                token = secrets.token_bytes(16)
+            else:
+                secret = utf8(self.application.settings["cookie_secret"])
+                token = hmac.digest(secret, b"xsrf:" + owner_hash.encode(), "sha256")[:16]
+            cookie = self.get_cookie(self.settings.get("xsrf_cookie_name", "_xsrf"))
+            version, in_cookie, _ = self._decode_xsrf_token(cookie) if cookie else (None,) * 3
+            # The cookie is (re)issued unless it already carries this token.
+            keep = in_cookie is not None and hmac.compare_digest(in_cookie, token)
+            self._raw_xsrf_token = (version if keep else None, token, time.time())
+        return self._raw_xsrf_token
 
     def set_cookie(self, name: str, value: str | bytes, **kwargs: Any) -> None:  # type: ignore[override]
         """Every cookie: HttpOnly, SameSite=Lax, and Secure whenever the site is on HTTPS."""
@@ -162,10 +197,7 @@ class BaseHandler(ServicesMixin, tornado.web.RequestHandler):
             return Viewer()
 
     def set_default_headers(self) -> None:
-        self.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("X-Frame-Options", "DENY")
-        self.set_header("Referrer-Policy", "same-origin")
+        set_security_headers(self)
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         # A domain error with no status of its own is a bug: it keeps its traceback.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from handlers.base import BaseHandler
-from handlers.pages import RedirectHandler
+from handlers.redirects import AddSlashHandler
 from server.gallery import parse_page_number
 
 # Ids fit PostgreSQL's bigint; longer digit strings are simply unknown addresses.
@@ -54,7 +54,7 @@ class DeleteHandler(BaseHandler):
 
 routes = [
     (r"/images/", GalleryHandler),
-    (r"/images", RedirectHandler, {"url": "/images/"}),
+    (r"/images", AddSlashHandler, {"url": "/images/"}),
     (rf"/view/{_ID}", ImageViewHandler),
     (rf"/delete/{_ID}", DeleteHandler),
 ]

@@ -3,10 +3,9 @@ handlers/i18n.py for how a request's language is decided)."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from handlers.base import BaseHandler
 from handlers.i18n import LANG_COOKIE, LANGUAGES
+from handlers.redirects import same_site_path
 
 
 class LanguageHandler(BaseHandler):
@@ -16,12 +15,8 @@ class LanguageHandler(BaseHandler):
         code = self.get_body_argument("lang", "")
         if code in LANGUAGES:
             self.set_cookie(LANG_COOKIE, code, expires_days=365)
-        target = self.get_body_argument("next", "/")
-        # Only a path on this site: never an open redirect.
-        parts = urlsplit(target)
-        if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-            target = "/"
-        self.redirect(target)
+        # Back where we were, if that is a short path on this site; else the home page.
+        self.redirect(same_site_path(self.get_body_argument("next", "/")) or "/")
 
 
 routes = [(r"/lang", LanguageHandler)]

@@ -9,6 +9,7 @@ from typing import Any
 from loguru import logger
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
+from handlers.base import set_security_headers
 from handlers.services import ServicesMixin, image_json
 from server.errors import NotAuthenticated
 from server.models import ImageEvent
@@ -36,6 +37,13 @@ class LiveSocketHandler(ServicesMixin, WebSocketHandler):
 
     _base_url: str
     _pending: int
+
+    async def prepare(self) -> None:
+        self.check_host()  # a DNS-rebinding page must not read the feed
+        await self.resolve_admin()
+
+    def set_default_headers(self) -> None:
+        set_security_headers(self)  # the handshake's refusals (403, 400) carry them too
 
     def open(self, *args: Any, **kwargs: Any) -> None:
         try:

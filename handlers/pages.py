@@ -2,16 +2,8 @@
 
 from __future__ import annotations
 
-import tornado.web
-
 from handlers.base import BaseHandler
 from server.errors import NotFound
-
-
-class RedirectHandler(tornado.web.RedirectHandler):
-    """Tornado's redirect, answering HEAD too (like every GET route here)."""
-
-    head = tornado.web.RedirectHandler.get
 
 
 class HomeHandler(BaseHandler):
@@ -20,8 +12,9 @@ class HomeHandler(BaseHandler):
 
 
 class HealthHandler(BaseHandler):
-    def prepare(self) -> None:
-        """Health checks are machines: no owner cookie for them."""
+    async def prepare(self) -> None:
+        """Health checks are machines: no owner cookie, and any Host (ALLOWED_HOSTS does not
+        apply: container and load-balancer probes use an address)."""
 
     async def get(self) -> None:
         await self.gallery.check_health()
@@ -32,7 +25,7 @@ class HealthHandler(BaseHandler):
 
 
 class NotFoundHandler(BaseHandler):
-    def prepare(self) -> None:
+    async def prepare(self) -> None:
         raise NotFound("No page lives at this address.")
 
 

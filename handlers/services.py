@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import tornado.web
-from tornado.httputil import HTTPServerRequest
+from tornado.httputil import HTTPServerRequest, split_host_and_port
 
-from server.access import AccessPolicy, owner_hash_of
+from server.access import ADMIN_SESSION_DAYS, AccessPolicy, owner_hash_of
 from server.events import EventHub
 from server.gallery import Gallery
 from server.models import Image, Viewer
@@ -18,7 +18,7 @@ from server.workers import ImageWorkers
 OWNER_COOKIE = "owner"
 OWNER_COOKIE_DAYS = 3650
 ADMIN_COOKIE = "admin"
-ADMIN_COOKIE_DAYS = 1
+ADMIN_COOKIE_DAYS = ADMIN_SESSION_DAYS
 
 
 def public_base_url(request: HTTPServerRequest) -> str:
@@ -37,6 +37,9 @@ class ServicesMixin(tornado.web.RequestHandler):
     """Mixed into BaseHandler and the WebSocket handler (both RequestHandlers)."""
 
     _viewer: Viewer | None = None
+    # Whether the admin cookie names an open session: a database look-up, so it is done once,
+    # by `resolve_admin` in prepare(), before any handler method reads the viewer.
+    _admin_session = False
 
     @property
     def gallery(self) -> Gallery:
@@ -62,21 +65,44 @@ class ServicesMixin(tornado.web.RequestHandler):
     def base_url(self) -> str:
         return public_base_url(self.request)
 
+    def check_host(self) -> None:
+        """With ALLOWED_HOSTS set, a request for any other name is refused: a DNS-rebinding
+        page (its own name pointed at this site's address) could otherwise read the pages
+        and the live feed of a site on a private network. Both the Host header and a
+        proxy's X-Forwarded-Host (which links are built from) must be allowed."""
+        allowed: tuple[str, ...] = self.settings["allowed_hosts"]
+        if not allowed:
+            return
+        forwarded = self.request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
+        for host in filter(None, (self.request.host, forwarded)):
+            if split_host_and_port(host.lower())[0] not in allowed:
+                raise tornado.web.HTTPError(400, "host %r is not in ALLOWED_HOSTS", host)
+
+    async def resolve_admin(self) -> None:
+        """Is the signed admin cookie an open session? Logging out ends it in the database,
+        so a copy of the cookie is worth nothing afterwards, on every backend."""
+        if "Authorization" in self.request.headers:
+            return
+        cookie = self.get_signed_cookie(ADMIN_COOKIE, max_age_days=ADMIN_COOKIE_DAYS)
+        if cookie is not None:
+            self._admin_session = await self.access.is_admin_session(cookie.decode())
+            self._viewer = None  # worked out again, with the admin flag
+
     @property
     def viewer(self) -> Viewer:
-        """Who is asking: an API token holder (Authorization header), else the owner and
-        admin cookies. A wrong or disabled token raises NotAuthenticated instead of falling
-        back. Worked out once per request: each look verifies signed cookies (HMAC)."""
+        """Who is asking: an API token holder (Authorization header), else the owner cookie
+        (and the admin session `resolve_admin` found). A wrong or disabled token raises
+        NotAuthenticated instead of falling back. Worked out once per request: each look
+        verifies a signed cookie (HMAC)."""
         if self._viewer is None:
             authorization = self.request.headers.get("Authorization")
             if authorization is not None:
                 self._viewer = self.access.token_viewer(authorization)
             else:
                 token = self.get_signed_cookie(OWNER_COOKIE, max_age_days=OWNER_COOKIE_DAYS)
-                admin = self.get_signed_cookie(ADMIN_COOKIE, max_age_days=ADMIN_COOKIE_DAYS)
                 self._viewer = Viewer(
                     owner_hash=owner_hash_of(token.decode()) if token else None,
-                    is_admin=self.access.is_admin_marker(admin.decode() if admin else None),
+                    is_admin=self._admin_session,
                 )
         return self._viewer
 

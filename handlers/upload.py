@@ -6,7 +6,7 @@ import tornado.web
 from tornado.httputil import HTTPFile, HTTPHeaders, HTTPInputError, parse_body_arguments
 
 from handlers.base import BaseHandler
-from handlers.pages import RedirectHandler
+from handlers.redirects import AddSlashHandler
 from server import formats
 from server.models import IncomingFile, Viewer
 
@@ -37,9 +37,9 @@ class UploadHandler(BaseHandler):
     _chunks: list[bytes]
     _form_parsed = False
 
-    def prepare(self) -> None:
-        super().prepare()
+    async def prepare(self) -> None:
         self._chunks = []
+        await super().prepare()
 
     def data_received(self, chunk: bytes) -> None:
         self._chunks.append(chunk)
@@ -95,5 +95,5 @@ class UploadHandler(BaseHandler):
 
 routes = [
     (r"/upload/", UploadHandler),
-    (r"/upload", RedirectHandler, {"url": "/upload/"}),
+    (r"/upload", AddSlashHandler, {"url": "/upload/"}),
 ]

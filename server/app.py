@@ -16,6 +16,7 @@ from tornado.httpserver import HTTPServer
 from handlers import auth, language, live, pages, upload
 from handlers import gallery as gallery_routes
 from handlers.pages import NotFoundHandler
+from handlers.static import StaticFiles
 from server import integrity, repository
 from server.access import AccessPolicy
 from server.config import Config
@@ -70,11 +71,17 @@ def make_app(
         gallery=gallery,
         hub=hub,
         image_workers=image_workers,
-        access=AccessPolicy(config.admin_password, config.api_token),
+        access=AccessPolicy(
+            config.admin_password,
+            config.api_token,
+            sessions_pool=gallery.pool if config.admin_password else None,
+        ),
+        allowed_hosts=config.allowed_hosts,
         worker_name=config.worker_name,
         template_path=str(ROOT / "templates"),
         static_path=str(ROOT / "static"),
         static_url_prefix="/static/",
+        static_handler_class=StaticFiles,
         cookie_secret=cookie_secret,
         xsrf_cookies=True,
         xsrf_cookie_kwargs={"httponly": True, "samesite": "Lax"},
@@ -110,6 +117,8 @@ async def serve(config: Config) -> None:
         secret = config.cookie_secret or await repository.shared_secret(pool, "cookie_secret")
         gallery = Gallery.from_config(config, pool, store, image_workers)
         await hub.start()
+        # While the listener reports the database down, requests get their 503 at once.
+        pool.database_up = hub.connected
         app = make_app(
             config, gallery=gallery, hub=hub, cookie_secret=secret, image_workers=image_workers
         )

@@ -62,6 +62,15 @@ def _boolean(raw: str) -> bool:
     raise ValueError("must be true or false")
 
 
+def _host_names(raw: str) -> tuple[str, ...]:
+    """Comma- or space-separated host names, without ports, compared case-insensitively."""
+    names = tuple(name.lower() for name in raw.replace(",", " ").split())
+    for name in names:
+        if "/" in name or (":" in name and not name.endswith("]")):  # "[::1]" is fine
+            raise ValueError(f"{name!r}: give host names only (no scheme, port or path)")
+    return names
+
+
 def _port(raw: str) -> int:
     value = int(raw)
     if not 0 <= value <= 65535:
@@ -124,6 +133,12 @@ SETTINGS: tuple[Setting, ...] = (
         _boolean,
     ),
     Setting(
+        "ALLOWED_HOSTS",
+        "",
+        "Host names the site answers to (comma-separated, no ports); empty = any.",
+        _host_names,
+    ),
+    Setting(
         "WORKER_NAME",
         "",
         "Name of this backend process in logs; empty = <hostname>:<port>.",
@@ -149,6 +164,7 @@ class Config:
     admin_password: str
     api_token: str
     strip_location: bool
+    allowed_hosts: tuple[str, ...]
     worker_name: str
     max_upload_mb: int
 

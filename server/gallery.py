@@ -60,12 +60,21 @@ def clean_original_name(raw: str) -> str:
     return name
 
 
+# No gallery can have more pages: the row offset of the next one would not fit PostgreSQL's
+# bigint. Larger numbers are "no such page" before any SQL (they used to be a 500).
+MAX_PAGE = (2**63 - 1) // PER_PAGE
+
+
 def parse_page_number(raw: str | None) -> int:
     if raw is None:
         return 1
-    if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
+    digits = raw.lstrip("0")
+    if not raw.isascii() or not raw.isdigit() or not digits:
         raise InvalidPage()
-    return int(raw)
+    # The length first: Python refuses to convert strings of over 4300 digits.
+    if len(digits) > len(str(MAX_PAGE)) or int(digits) > MAX_PAGE:
+        raise PageNotFound()
+    return int(digits)
 
 
 class Gallery:

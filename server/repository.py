@@ -217,6 +217,35 @@ async def shared_secret(pool: AsyncConnectionPool, name: str) -> str:
         return str(row[0])
 
 
+async def insert_admin_session(
+    pool: AsyncConnectionPool, id_hash: str, password_tag: str, lifetime_seconds: int
+) -> None:
+    """Record a new admin session; expired ones are swept out on the way (logins are rare)."""
+    async with _connection(pool) as conn, conn.transaction():
+        await conn.execute("DELETE FROM admin_sessions WHERE expires_at < now()")
+        await conn.execute(
+            "INSERT INTO admin_sessions (id_hash, password_tag, expires_at)"
+            " VALUES (%s, %s, now() + make_interval(secs => %s))",
+            (id_hash, password_tag, lifetime_seconds),
+        )
+
+
+async def admin_session_exists(pool: AsyncConnectionPool, id_hash: str, password_tag: str) -> bool:
+    """Is this session open, unexpired, and opened with the current password?"""
+    async with _connection(pool) as conn:
+        cur = await conn.execute(
+            "SELECT 1 FROM admin_sessions"
+            " WHERE id_hash = %s AND password_tag = %s AND expires_at > now()",
+            (id_hash, password_tag),
+        )
+        return await cur.fetchone() is not None
+
+
+async def delete_admin_session(pool: AsyncConnectionPool, id_hash: str) -> None:
+    async with _connection(pool) as conn:
+        await conn.execute("DELETE FROM admin_sessions WHERE id_hash = %s", (id_hash,))
+
+
 async def listen_for_events(conn: AsyncConnection) -> None:
     """Subscribe a dedicated autocommit connection to the events channel."""
     await conn.execute(f"LISTEN {EVENTS_CHANNEL}")

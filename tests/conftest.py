@@ -13,15 +13,12 @@ import pytest
 from playwright.sync_api import Browser as Chromium
 from playwright.sync_api import sync_playwright
 from psycopg_pool import AsyncConnectionPool
-from tornado.testing import bind_unused_port
 
 from scripts.chromium import CHROMIUM, CHROMIUM_ARGS
 from scripts.launch import running_stack
 from scripts.pgcluster import PostgresCluster
-from server.app import http_server, make_app
 from server.config import Config
 from server.db import make_pool, migrate, open_pool
-from server.events import EventHub
 from server.gallery import Gallery
 from server.storage import ImageStore
 from server.workers import ImageWorkers
@@ -30,6 +27,7 @@ from tests.support import (
     InProcessApp,
     PostgresServer,
     Stack,
+    in_process_app,
     start_backend,
     stop_backend,
     wait_until_healthy,
@@ -163,27 +161,5 @@ async def app(
         db_pool_max=4,
         worker_name="in-process",
     )
-    store = ImageStore(config.images_dir)
-    store.ensure()
-    pool = make_pool(config)
-    await open_pool(pool)
-    await migrate(pool)
-    hub = EventHub(config.database_url)
-    await hub.start()
-    application = make_app(
-        config,
-        gallery=Gallery.from_config(config, pool, store, image_workers),
-        hub=hub,
-        cookie_secret=secrets.token_urlsafe(32),
-        image_workers=image_workers,
-    )
-    sock, port = bind_unused_port()
-    server = http_server(application, config)
-    server.add_sockets([sock])
-    try:
-        yield InProcessApp(application, f"http://127.0.0.1:{port}", pool)
-    finally:
-        server.stop()
-        await server.close_all_connections()
-        await hub.stop()
-        await pool.close()
+    async with in_process_app(config, image_workers) as running:
+        yield running

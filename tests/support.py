@@ -20,10 +20,18 @@ import psycopg
 import tornado.web
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
+from tornado.testing import bind_unused_port
 
 from scripts.launch import RunningStack
 from scripts.pgcluster import PostgresCluster, free_port
+from server.app import http_server, make_app
+from server.config import Config
+from server.db import make_pool, migrate, open_pool
+from server.events import EventHub
 from server.formats import THUMB_SIDES, thumb_name
+from server.gallery import Gallery
+from server.storage import ImageStore
+from server.workers import ImageWorkers
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -210,3 +218,36 @@ class InProcessApp:
 
     def client(self, **kwargs: Any) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.url, timeout=30, **kwargs)
+
+
+@asynccontextmanager
+async def in_process_app(
+    config: Config, image_workers: ImageWorkers
+) -> AsyncIterator[InProcessApp]:
+    """`make_app` for `config` (its database must exist) served on an unused port in the
+    running event loop, wired as `server.app.serve` wires it."""
+    store = ImageStore(config.images_dir)
+    store.ensure()
+    pool = make_pool(config)
+    await open_pool(pool)
+    await migrate(pool)
+    hub = EventHub(config.database_url)
+    await hub.start()
+    pool.database_up = hub.connected
+    application = make_app(
+        config,
+        gallery=Gallery.from_config(config, pool, store, image_workers),
+        hub=hub,
+        cookie_secret=secrets.token_urlsafe(32),
+        image_workers=image_workers,
+    )
+    sock, port = bind_unused_port()
+    server = http_server(application, config)
+    server.add_sockets([sock])
+    try:
+        yield InProcessApp(application, f"http://127.0.0.1:{port}", pool)
+    finally:
+        server.stop()
+        await server.close_all_connections()
+        await hub.stop()
+        await pool.close()

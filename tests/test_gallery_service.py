@@ -148,3 +148,13 @@ def test_page_numbers_must_be_positive_integers(raw: str) -> None:
 def test_page_number_defaults_to_one() -> None:
     assert parse_page_number(None) == 1
     assert parse_page_number("7") == 7
+
+
+@pytest.mark.parametrize("raw", ["99999999999999999999", "768614336404564651", "9" * 5000])
+def test_page_numbers_past_any_possible_page_are_not_found_before_sql(raw: str) -> None:
+    """Failed before: the number reached PostgreSQL as an offset past bigint (a 500), or,
+    past 4300 digits, Python refused to convert it (a 500 too)."""
+    with pytest.raises(PageNotFound):
+        parse_page_number(raw)
+    assert parse_page_number("768614336404564650") == 768614336404564650
+    assert parse_page_number("007") == 7
