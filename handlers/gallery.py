@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from handlers.base import BaseHandler
 from handlers.redirects import AddSlashHandler
+from server import formats
 from server.gallery import parse_page_number
+from server.models import Image
 
 # Ids fit PostgreSQL's bigint; longer digit strings are simply unknown addresses.
 _ID = r"([0-9]{1,18})"
+# Rendered through _tile.html into the gallery's <template> with every part a tile can have
+# (a thumbnail, a delete button); gallery.js fills in a live upload's values.
+_TILE_TEMPLATE_IMAGE = Image(
+    id=0,
+    filename="0" * formats.NAME_HEX_DIGITS + formats.STORED_EXTENSION["PNG"],
+    original_name="",
+    size=0,
+    width=1,
+    height=1,
+    format="PNG",
+    owner_hash="",
+    uploaded_at=datetime.fromtimestamp(0, UTC),
+    thumb_width=1,
+    thumb_height=1,
+)
 
 
 class GalleryHandler(BaseHandler):
@@ -25,7 +44,12 @@ class GalleryHandler(BaseHandler):
                 }
             )
         else:
-            self.render("gallery.html", page=page, viewer=self.viewer)
+            self.render(
+                "gallery.html",
+                page=page,
+                viewer=self.viewer,
+                tile_template_image=_TILE_TEMPLATE_IMAGE,
+            )
 
 
 class ImageViewHandler(BaseHandler):
@@ -38,7 +62,7 @@ class ImageViewHandler(BaseHandler):
         self.render(
             "view.html",
             image=image,
-            url=f"{self.base_url}/images/{image.filename}",
+            url=image.url(self.base_url),
             viewer=self.viewer,
             newer=newer,
             older=older,

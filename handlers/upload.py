@@ -71,7 +71,7 @@ class UploadHandler(BaseHandler):
             self.render(
                 "uploaded.html",
                 image=image,
-                url=f"{self.base_url}/images/{image.filename}",
+                url=image.url(self.base_url),
             )
 
     async def _read_form(self) -> None:

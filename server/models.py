@@ -11,6 +11,9 @@ from typing import Any
 from server.formats import THUMB_SIDE, thumb_name
 
 PER_PAGE = 12
+# Where nginx serves the images folder (its `location ~ "^/images/…"`); object storage would
+# give Image.url and Image.thumb_url another base.
+IMAGES_URL_PATH = "/images/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +40,14 @@ class Image:
     def has_thumbnail(self) -> bool:
         return self.thumb_width is not None and self.thumb_height is not None
 
-    def thumb_path(self, density: int = 1) -> str:
-        """The 1x or 2x thumbnail's path on the site, e.g. `/images/thumbs/<hex>-320.webp`."""
-        return f"/images/{thumb_name(self.filename, THUMB_SIDE * density)}"
+    def url(self, base: str = "") -> str:
+        """The image file's address: a path on the site, or absolute with the site's `base`
+        (how the visitor sees it, e.g. `https://img.example.org`) for links to share."""
+        return f"{base}{IMAGES_URL_PATH}{self.filename}"
+
+    def thumb_url(self, density: int = 1, base: str = "") -> str:
+        """The 1x or 2x thumbnail's address, e.g. `/images/thumbs/<hex>-320.webp`."""
+        return f"{base}{IMAGES_URL_PATH}{thumb_name(self.filename, THUMB_SIDE * density)}"
 
     def to_public_dict(self, base_url: str) -> dict[str, Any]:
         """The image object of the JSON API; `base_url` is how the visitor sees the site."""
@@ -50,7 +58,7 @@ class Image:
             "size": self.size,
             "size_kb": self.size_kb,
             "uploaded_at": self.uploaded_at.isoformat(),
-            "url": f"{base_url}/images/{self.filename}",
+            "url": self.url(base_url),
             "width": self.width,
             "height": self.height,
             "format": self.format,
@@ -61,8 +69,8 @@ class Image:
         if not self.has_thumbnail:
             return dict.fromkeys(("thumb_url", "thumb_2x_url", "thumb_width", "thumb_height"))
         return {
-            "thumb_url": base_url + self.thumb_path(1),
-            "thumb_2x_url": base_url + self.thumb_path(2),
+            "thumb_url": self.thumb_url(1, base_url),
+            "thumb_2x_url": self.thumb_url(2, base_url),
             "thumb_width": self.thumb_width,
             "thumb_height": self.thumb_height,
         }

@@ -230,6 +230,22 @@ def test_a_first_time_visitor_can_delete_a_live_tile_of_their_own_upload(
     assert live_buttons == 1, "the live tile lacks the Delete button that a reload shows"
 
 
+def test_a_live_tile_is_the_markup_a_reload_renders(context: BrowserContext, site: Stack) -> None:
+    """gallery.js fills the server's own _tile.html (rendered into the <template>): a tile
+    that arrived live and the same tile after a reload are the same element."""
+    gallery, uploader = context.new_page(), context.new_page()
+    gallery.goto("/images/")
+    expect_live(gallery)
+    uploader.goto("/upload/")
+    fetch_upload(uploader, make_image("PNG", (400, 300)), "mine <b>.png")
+    tile = gallery.locator("#gallery-grid .tile")
+    expect(tile).to_have_count(1)
+    live = tile.evaluate("(tile) => tile.outerHTML")
+    gallery.reload()
+    expect_live(gallery)
+    assert tile.evaluate("(tile) => tile.outerHTML") == live
+
+
 def test_the_progress_bar_moves_during_a_throttled_upload(
     context: BrowserContext, site: Stack
 ) -> None:

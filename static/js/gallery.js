@@ -20,6 +20,14 @@ function tileIds() {
   return [...grid.querySelectorAll(".tile")].map((tile) => Number(tile.dataset.id));
 }
 
+// The API's addresses are absolute; on this site the server's tiles use paths. Same markup.
+function onSite(url) {
+  const parsed = new URL(url, window.location.href);
+  return parsed.origin === window.location.origin ? parsed.pathname : url;
+}
+
+// The <template> holds templates/_tile.html as the server rendered it (with a thumbnail and a
+// delete button): fill in this image's values, and drop what it does not have.
 function buildTile(image) {
   const tile = tileTemplate.content.firstElementChild.cloneNode(true);
   tile.dataset.id = String(image.id);
@@ -29,12 +37,13 @@ function buildTile(image) {
   img.alt = image.original_name;
   if (image.thumb_url) {
     // The small WebP thumbnail (and its 2x twin for dense screens), as the server renders it.
-    img.src = image.thumb_url;
-    img.srcset = `${image.thumb_url} 1x, ${image.thumb_2x_url} 2x`;
+    img.src = onSite(image.thumb_url);
+    img.srcset = `${onSite(image.thumb_url)} 1x, ${onSite(image.thumb_2x_url)} 2x`;
     img.width = image.thumb_width;
     img.height = image.thumb_height;
   } else {
-    img.src = image.url; // no thumbnail yet: the original
+    img.src = onSite(image.url); // no thumbnail yet: the original
+    img.removeAttribute("srcset");
     img.width = image.width;
     img.height = image.height;
   }
@@ -50,20 +59,6 @@ function buildTile(image) {
   return tile;
 }
 
-function pageLink(number, text, label, current) {
-  if (current) {
-    const span = document.createElement("span");
-    span.setAttribute("aria-current", "page");
-    span.textContent = text;
-    return span;
-  }
-  const a = document.createElement("a");
-  a.href = `/images/?page=${number}`;
-  a.textContent = text;
-  if (label) a.setAttribute("aria-label", label);
-  return a;
-}
-
 function pagesFor(total) {
   return Math.max(1, Math.ceil(total / state.perPage));
 }
@@ -75,22 +70,36 @@ function renderSummary() {
   totalEl.textContent = t("Images: {count}", { count: state.total });
   document.getElementById("gallery-pages").textContent = String(pages);
   document.getElementById("empty-state").hidden = grid.children.length > 0;
-  const nav = document.querySelector(".pagination");
-  nav.dataset.pages = String(pages);
-  const parts = [];
-  if (pages > 1) {
-    const page = state.page;
-    if (page > 1) {
-      parts.push(pageLink(1, "«", t("First page")), pageLink(page - 1, "‹", t("Previous page")));
-    }
-    for (let n = Math.max(1, page - 2); n <= Math.min(pages, page + 2); n += 1) {
-      parts.push(pageLink(n, String(n), null, n === page));
-    }
-    if (page < pages) {
-      parts.push(pageLink(page + 1, "›", t("Next page")), pageLink(pages, "»", t("Last page")));
-    }
+  if (Number(document.querySelector(".pagination").dataset.pages) !== pages) refreshPagination();
+}
+
+// The page links are the server's (templates/_pagination.html): when the number of pages
+// changes, take them from this page as the server renders it now.
+let refreshingPagination = false;
+let paginationStale = false;
+
+async function refreshPagination() {
+  if (refreshingPagination) {
+    paginationStale = true; // the count changed while the page was on its way: once more
+    return;
   }
-  nav.replaceChildren(...parts);
+  refreshingPagination = true;
+  paginationStale = false;
+  try {
+    const response = await fetch(`/images/?page=${state.page}`, {
+      headers: { Accept: "text/html" },
+      credentials: "same-origin",
+    });
+    if (!response.ok) return; // e.g. this page is gone: resync() moves to the last one
+    const html = new DOMParser().parseFromString(await response.text(), "text/html");
+    const fresh = html.querySelector(".pagination");
+    if (fresh) document.querySelector(".pagination").replaceWith(document.importNode(fresh, true));
+  } catch (error) {
+    announce(t("Could not refresh the gallery: {error}", { error: error.message }));
+  } finally {
+    refreshingPagination = false;
+  }
+  if (paginationStale) refreshPagination();
 }
 
 function announce(text) {
