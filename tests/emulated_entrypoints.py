@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from tests.emulation import Container, EmulationError, python_wrapper
@@ -132,15 +133,26 @@ def nginx_entrypoint(stack: EmulatedStack, nginx: Container) -> None:
     def version_key(name: str) -> list[object]:  # sort -V
         return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
+    # The entrypoint runs the scripts in a `find | sort -V | while read` loop: a pipeline's
+    # subshell. What a sourced *.envsh exports reaches the scripts after it, not nginx.
+    loop = replace(nginx, env=dict(nginx.env))
     for name in sorted(scripts, key=version_key):
         if name == "20-envsubst-on-templates.sh" and not scripts[name]:
-            render_templates(stack, nginx)
-        elif name.endswith(".sh"):
-            executable = stack.exec(nginx, ["test", "-x", scripts[name]]).returncode == 0
-            if executable:  # the entrypoint ignores a script without its exec bit
-                _must(stack, nginx, [scripts[name]], name)
+            render_templates(stack, loop)
+            continue
+        if stack.exec(loop, ["test", "-x", scripts[name]]).returncode != 0:
+            continue  # the entrypoint ignores a script without its exec bit
+        if name.endswith(".sh"):
+            _must(stack, loop, [scripts[name]], name)
         elif name.endswith(".envsh"):
-            raise EmulationError(f"{name}: sourced scripts are not emulated")
+            source = ["sh", "-c", '. "$1" && env -0', "sh", scripts[name]]
+            exported = _must(stack, loop, source, name)
+            shell_own = {"PWD", "OLDPWD", "SHLVL", "_"}
+            loop.env = {
+                key: value
+                for key, _, value in (item.partition("=") for item in exported.split("\0") if item)
+                if key not in shell_own
+            }
     stack.popen(nginx, ["nginx", "-g", "daemon off;"])
 
 
