@@ -30,6 +30,8 @@ from server.workers import ImageWorkers
 ROOT = Path(__file__).resolve().parent.parent
 SHUTDOWN_GRACE_SECONDS = 10.0
 WEBSOCKET_PING_SECONDS = 25  # below nginx's proxy_read_timeout for /ws
+# Clients have nothing to say on /ws; Tornado would buffer messages of up to 10 MiB.
+WEBSOCKET_MAX_MESSAGE_BYTES = 1024
 
 
 def log_request(handler: tornado.web.RequestHandler) -> None:
@@ -88,6 +90,7 @@ def make_app(
         default_handler_class=NotFoundHandler,
         log_function=log_request,
         websocket_ping_interval=WEBSOCKET_PING_SECONDS,
+        websocket_max_message_size=WEBSOCKET_MAX_MESSAGE_BYTES,
         autoescape="xhtml_escape",
     )
 

@@ -229,6 +229,17 @@ async def test_the_live_feed_refuses_other_host_names(guarded: InProcessApp) -> 
         assert "hello" in await ws.recv()
 
 
+async def test_the_live_feed_closes_on_a_large_message(guarded: InProcessApp) -> None:
+    """Failed before: Tornado buffered client messages of up to 10 MiB, which /ws ignores."""
+    ws_url = guarded.url.replace("http://", "ws://") + "/ws"
+    async with connect(ws_url, origin=guarded.url) as ws:  # type: ignore[arg-type]
+        assert "hello" in await ws.recv()
+        await ws.send("x" * 64 * 1024)
+        async with asyncio.timeout(30):
+            await ws.wait_closed()
+        assert ws.close_code == 1009  # message too big
+
+
 # -- XSRF tokens belong to one browser -----------------------------------------------------------
 
 

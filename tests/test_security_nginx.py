@@ -7,6 +7,7 @@ WebSocket cap."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import socketserver
 import subprocess
@@ -206,6 +207,9 @@ def test_errors_nginx_produces_get_the_site_pages_and_headers(front: str) -> Non
     assert_site_error(httpx.get(f"{front}/", headers=huge_header), 400)
     bad = parse(raw(front, b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n"))
     assert_site_error(bad, 400)
+    gzip = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+    assert_site_error(parse(raw(front, gzip)), 501)
+    assert_site_error(parse(raw(front, b"GET / HTTP/2.0\r\nHost: a\r\n\r\n")), 505)
     as_json = httpx.get(f"{front}/static/nothing.js", headers={"Accept": "application/json"})
     assert as_json.status_code == 404 and set(as_json.json()) == {"error"}
 
@@ -276,3 +280,15 @@ def test_nginx_never_redirects_with_the_query_itself(front: str, path: str) -> N
     copying the query into Location. Now the backend (here the stand-in) gets them."""
     response = httpx.get(f"{front}{path}?" + "a" * 4000, follow_redirects=False)
     assert response.status_code == 200 and response.text == "ok"
+
+
+def test_every_error_page_nginx_names_exists_in_both_shapes() -> None:
+    template = nginxconf.TEMPLATE_PATH.read_text()
+    pages = set(re.findall(r"/_errors/(\d{3})\.\$error_page_format", template))
+    assert {"400", "404", "500", "502"} <= pages
+    for code in pages:
+        html = (REPO / "static" / "errors" / f"{code}.html").read_text()
+        assert 'lang="ru"' in html
+        # Some carry an SSI echo (413's limit), so they are JSON only once nginx served them.
+        shape = (REPO / "static" / "errors" / f"{code}.json").read_text()
+        assert shape.startswith('{"error": "') and shape.rstrip().endswith('"}')
