@@ -15,11 +15,13 @@ import shutil
 import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NGINX_DIR = REPO_ROOT / "nginx"
 MAIN_CONFIG_PATH = NGINX_DIR / "nginx.conf"
-TEMPLATE_PATH = NGINX_DIR / "templates" / "default.conf.template"
+TEMPLATES_DIR = NGINX_DIR / "templates"
+TEMPLATE_PATH = TEMPLATES_DIR / "default.conf.template"
 TRUSTED_PROXIES_SCRIPT = NGINX_DIR / "trusted-proxies.sh"
 # The upstream{} group local-stack lists its processes in; BACKEND names it.
 UPSTREAM_NAME = "imagehosting_backend"
@@ -44,8 +46,17 @@ TEMPLATE_VARIABLES = (
     "NGINX_RESOLVER",
     "IMAGES_DIR",
     "STATIC_DIR",
+    "STORAGE",
     *LIMIT_DEFAULTS,
     *UPLOAD_VARIABLES,
+)
+# What the STORAGE=s3 templates need besides (see `s3_variables`).
+S3_TEMPLATE_VARIABLES = (
+    "NGINX_S3_SERVER",
+    "NGINX_S3_SCHEME",
+    "NGINX_S3_HOST",
+    "S3_BUCKET",
+    "NGINX_CACHE_DIR",
 )
 
 # Same grammar as GNU envsubst: `$NAME` (longest identifier) or `${NAME}`.
@@ -77,6 +88,21 @@ def upstream_servers(addresses: Iterable[tuple[str, int]]) -> str:
     """The BACKEND_SERVERS value for backends listening on (host, port). max_fails=0: nothing
     a backend answers may take it out of the rotation (see the template's proxy_next_upstream)."""
     return " ".join(f"server {host}:{port} max_fails=0;" for host, port in addresses)
+
+
+def s3_variables(endpoint_url: str, bucket: str, cache_dir: Path) -> dict[str, str]:
+    """The STORAGE=s3 template variables for the store at `endpoint_url`."""
+    url = urlsplit(endpoint_url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ValueError(f"S3_ENDPOINT_URL is not an http(s) URL: {endpoint_url!r}")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    return {
+        "NGINX_S3_SERVER": f"{url.hostname}:{port}",
+        "NGINX_S3_SCHEME": url.scheme,
+        "NGINX_S3_HOST": url.netloc,
+        "S3_BUCKET": bucket,
+        "NGINX_CACHE_DIR": str(cache_dir),
+    }
 
 
 def nginx_binary() -> str:
@@ -151,17 +177,23 @@ def write_native_config(
     variables = (
         limit_settings()
         | upload_settings()
-        | {"BACKEND": UPSTREAM_NAME, "NGINX_RESOLVER": "127.0.0.1"}
+        | {"BACKEND": UPSTREAM_NAME, "NGINX_RESOLVER": "127.0.0.1", "STORAGE": "local"}
         | dict(variables)
     )
-    missing = [name for name in (*TEMPLATE_VARIABLES, "BACKEND_SERVERS") if name not in variables]
+    needed = (*TEMPLATE_VARIABLES, "BACKEND_SERVERS")
+    if variables["STORAGE"] == "s3":
+        needed += S3_TEMPLATE_VARIABLES
+    missing = [name for name in needed if name not in variables]
     if missing:
         raise ValueError(f"nginx template variables not given: {', '.join(missing)}")
     runtime_dir = runtime_dir.absolute()
     for sub in ("logs", "temp", "conf.d"):
         (runtime_dir / sub).mkdir(parents=True, exist_ok=True)
     conf_d = runtime_dir / "conf.d"
-    (conf_d / "default.conf").write_text(render_template(TEMPLATE_PATH.read_text(), variables))
+    # Every template, as the image renders them (the site includes the store's files).
+    for template in TEMPLATES_DIR.glob("*.template"):
+        rendered = render_template(template.read_text(), variables)
+        (conf_d / template.name.removesuffix(".template")).write_text(rendered)
     (conf_d / "native.conf").write_text(
         native_site_config(runtime_dir, variables["BACKEND_SERVERS"])
     )

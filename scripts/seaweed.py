@@ -60,11 +60,13 @@ class SeaweedFS:
         directory: Path,
         *,
         bucket: str = "images",
+        public_buckets: tuple[str, ...] = (),
         access_key: str | None = None,
         secret_key: str | None = None,
     ) -> None:
         self.directory = directory
         self.bucket = bucket
+        self.public_buckets = (bucket, *public_buckets)
         self.access_key = access_key or "app-" + secrets.token_hex(8)
         self.secret_key = secret_key or secrets.token_hex(20)
         ports = ("master", "volume", "filer", "s3")
@@ -104,7 +106,7 @@ class SeaweedFS:
                     "actions": ["Admin", "Read", "List", "Write", "Tagging"],
                 },
                 # nginx's direct links: GET of an object by name; no listing, no writes.
-                {"name": "anonymous", "actions": [f"Read:{self.bucket}"]},
+                {"name": "anonymous", "actions": [f"Read:{b}" for b in self.public_buckets]},
             ]
         }
         path = self.directory / "s3.json"
@@ -171,13 +173,11 @@ class SeaweedFS:
             time.sleep(0.2)
 
     def _s3_answers(self) -> bool:
-        """The gateway answers and has a volume server to write to: an anonymous GET of a
-        bucket that does not exist is refused by S3 itself, not by a connection error."""
+        """The gateway answers its status URL and the master has a volume server to write to
+        (before that, the first PUT would fail)."""
         try:
             with _NO_PROXY.open(f"{self.endpoint_url}/status", timeout=2) as response:
                 return response.status == 200 and self._volume_ready()
-        except urllib.error.HTTPError:
-            return False
         except (urllib.error.URLError, OSError):
             return False
 
@@ -188,7 +188,7 @@ class SeaweedFS:
                 topology = json.load(response).get("Topology", {})
         except (urllib.error.URLError, OSError, ValueError):
             return False
-        return int(topology.get("Free", 0) or 0) > 0 or bool(topology.get("DataCenters"))
+        return int(topology.get("Free", 0) or 0) > 0
 
     def stop(self, timeout: float = 3.0) -> None:
         """SIGTERM, then SIGKILL: its filer waits 15 s for its own gRPC streams to end, and

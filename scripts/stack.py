@@ -22,13 +22,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
 from scripts import nginxconf
 from scripts.pgcluster import ClusterError, PostgresCluster, die_with_parent, free_port
+from scripts.seaweed import SeaweedError, SeaweedFS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATABASE_NAME = "images_db"
@@ -139,11 +140,25 @@ def ensure_port_free(port: int) -> None:
             ) from None
 
 
-def write_stack_env(path: Path, database_url: str, images_dir: Path) -> None:
+STORAGE_SETTINGS = (
+    "STORAGE",
+    "S3_ENDPOINT_URL",
+    "S3_BUCKET",
+    "S3_ACCESS_KEY_ID",
+    "S3_SECRET_ACCESS_KEY",
+    "S3_REGION",
+)
+
+
+def write_stack_env(
+    path: Path, database_url: str, images_dir: Path, storage: Mapping[str, str]
+) -> None:
     """`KEY=value` lines (python-dotenv's format) saying where this stack keeps its data,
     so backup.sh --env-file and `python -m server --env-file` reach it without reading logs
-    (the throwaway cluster's port is picked afresh at each start)."""
+    (the throwaway cluster's port is picked afresh at each start). `storage`: the backends'
+    STORAGE and S3_* settings, when they are not the local folder's."""
     values = {"DATABASE_URL": database_url, "IMAGES_DIR": str(images_dir)}
+    values |= {name: storage[name] for name in STORAGE_SETTINGS if name in storage}
     if any("\n" in value for value in values.values()):
         raise StackError(f"cannot write {path}: a value holds a line break")
     lines = [
@@ -181,6 +196,9 @@ class LocalStack:
         self.workers: int = args.workers
         self.database_url: str | None = args.database_url
         self.cluster: PostgresCluster | None = None
+        self.seaweedfs: SeaweedFS | None = (
+            SeaweedFS(self.data_dir / "seaweedfs") if args.seaweedfs else None
+        )
         self.children: list[Child] = []
 
     @property
@@ -197,19 +215,24 @@ class LocalStack:
         images_dir.mkdir(exist_ok=True)
         database_url = self.database_url or self._start_cluster()
         ensure_database(database_url)
-        write_stack_env(self.env_file, database_url, images_dir)
+        storage_env = self._storage_env()
+        write_stack_env(self.env_file, database_url, images_dir, os.environ | storage_env)
         log(f"DATABASE_URL and IMAGES_DIR written to {self.env_file}")
 
         backends = [("127.0.0.1", free_port()) for _ in range(self.workers)]
         for index, (host, port) in enumerate(backends, start=1):
-            env = os.environ | {
-                "DATABASE_URL": database_url,
-                "IMAGES_DIR": str(images_dir),
-                "WORKER_NAME": f"worker-{index}",
-                "HOST": host,
-                "PORT": str(port),
-                "PYTHONUNBUFFERED": "1",
-            }
+            env = (
+                os.environ
+                | storage_env
+                | {
+                    "DATABASE_URL": database_url,
+                    "IMAGES_DIR": str(images_dir),
+                    "WORKER_NAME": f"worker-{index}",
+                    "HOST": host,
+                    "PORT": str(port),
+                    "PYTHONUNBUFFERED": "1",
+                }
+            )
             command = [sys.executable, "-m", "server", "--host", host, "--port", str(port)]
             self.children.append(spawn(f"worker-{index}", command, env))
         for child, (host, port) in zip(self.children, backends, strict=True):
@@ -223,12 +246,36 @@ class LocalStack:
                 "BACKEND_SERVERS": nginxconf.upstream_servers(backends),
                 "IMAGES_DIR": str(images_dir),
                 "STATIC_DIR": str(REPO_ROOT / "static"),
+                **self._nginx_storage_variables(storage_env),
             },
             user=invoking_account() if os.geteuid() == 0 else None,
         )
         nginx = spawn("nginx", nginxconf.nginx_command(main_conf))
         self.children.append(nginx)
         wait_until(answers_ok(f"{self.url}/healthz"), nginx, "nginx", 30)
+
+    def _storage_env(self) -> dict[str, str]:
+        """The storage settings the backends get: the environment's (STORAGE, S3_*), or a
+        throwaway SeaweedFS's with --seaweedfs."""
+        if self.seaweedfs is None:
+            return {}
+        log(f"starting SeaweedFS in {self.seaweedfs.directory}")
+        self.seaweedfs.start()
+        log(f"SeaweedFS S3 ready at {self.seaweedfs.endpoint_url} (log: {self.seaweedfs.log_path})")
+        return self.seaweedfs.app_env()
+
+    def _nginx_storage_variables(self, storage_env: dict[str, str]) -> dict[str, str]:
+        settings = os.environ | storage_env
+        storage = settings.get("STORAGE", "local").strip().lower() or "local"
+        if storage != "s3":
+            return {"STORAGE": "local"}
+        endpoint = settings.get("S3_ENDPOINT_URL", "")
+        bucket = settings.get("S3_BUCKET") or "images"
+        try:
+            variables = nginxconf.s3_variables(endpoint, bucket, self.data_dir / "nginx" / "cache")
+        except ValueError as exc:
+            raise StackError(str(exc)) from exc
+        return {"STORAGE": "s3", **variables}
 
     def _start_cluster(self) -> str:
         self.cluster = PostgresCluster(self.data_dir / "postgres", durable=True)
@@ -244,6 +291,9 @@ class LocalStack:
             for child in self.children:
                 if child.process.poll() is not None:
                     return child
+            if self.seaweedfs is not None and self.seaweedfs.process is not None:
+                if self.seaweedfs.process.poll() is not None:
+                    return Child("seaweedfs", self.seaweedfs.process)
             if self.cluster is not None and not self.cluster.running:
                 assert self.cluster.process is not None
                 return Child("postgres", self.cluster.process)
@@ -253,6 +303,8 @@ class LocalStack:
         """nginx first (no new requests), then the backends, then the database."""
         for child in reversed(self.children):
             child.stop()
+        if self.seaweedfs is not None:
+            self.seaweedfs.stop()
         if self.cluster is not None:
             self.cluster.stop()
 
@@ -281,6 +333,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=Path,
         default=REPO_ROOT / ".data",
         help="where images, the cluster and nginx's files live (default: .data/)",
+    )
+    parser.add_argument(
+        "--seaweedfs",
+        action="store_true",
+        help="start a throwaway SeaweedFS in DIR/seaweedfs and store images there (STORAGE=s3)",
     )
     args = parser.parse_args(argv)
     if args.workers < 1:
@@ -313,7 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = 1
     except StopRequested as stop:
         log(f"{stop} received; stopping")
-    except (StackError, ClusterError, OSError) as exc:
+    except (StackError, ClusterError, SeaweedError, OSError) as exc:
         log(f"error: {exc}")
         status = 1
     finally:

@@ -21,10 +21,11 @@ from server import integrity, repository
 from server.access import AccessPolicy
 from server.config import Config
 from server.db import make_pool, migrate, open_pool
+from server.errors import ServiceUnavailable
 from server.events import EventHub
 from server.gallery import Gallery
 from server.looplag import LoopLagMonitor
-from server.storage import ImageStore
+from server.storage import ImageStore, make_store
 from server.workers import ImageWorkers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,9 +102,22 @@ def http_server(app: tornado.web.Application, config: Config) -> HTTPServer:
     return HTTPServer(app, xheaders=True, max_body_size=config.max_body_bytes)
 
 
+async def _prepare_store(store: ImageStore, attempts: int = 30) -> None:
+    """Create the folder or bucket, waiting for an object store that is still starting."""
+    for attempt in range(1, attempts + 1):
+        try:
+            await asyncio.to_thread(store.ensure)
+            return
+        except ServiceUnavailable:
+            if attempt == attempts:
+                raise
+            logger.warning("image store {} not reachable yet; retrying", store.location)
+            await asyncio.sleep(1)
+
+
 async def serve(config: Config) -> None:
-    store = ImageStore(config.images_dir)
-    await asyncio.to_thread(store.ensure)
+    store = make_store(config)
+    await _prepare_store(store)
     pool = make_pool(config)
     await open_pool(pool)
     hub = EventHub(config.database_url)

@@ -21,7 +21,7 @@ from server.config import Config
 from server.db import make_pool, migrate, open_pool
 from server.errors import ServiceUnavailable
 from server.models import Image
-from server.storage import ImageStore
+from server.storage import ImageStore, make_store
 from server.thumbnails import make_thumbnails
 
 BATCH = 500
@@ -57,7 +57,7 @@ async def _thumbnail_one(
     pool: AsyncConnectionPool, store: ImageStore, image: Image, result: BackfillResult
 ) -> None:
     try:
-        data = await asyncio.to_thread(store.path(image.filename).read_bytes)
+        data = await asyncio.to_thread(store.read, image.filename)
     except FileNotFoundError:
         result.missing_files += 1
         logger.warning("thumbnails: image {} has no file {}", image.id, image.filename)
@@ -102,11 +102,14 @@ async def backfill(
 
 async def run_backfill(config: Config) -> int:
     """`python -m server thumbnails`: the exit code says whether every image has them now."""
-    if not config.images_dir.is_dir():
-        logger.error("thumbnails: the images folder {} does not exist", config.images_dir)
+    store = make_store(config)
+    try:
+        usable = await asyncio.to_thread(store.usable)
+    except ServiceUnavailable:
+        usable = False
+    if not usable:
+        logger.error("thumbnails: the images store {} does not exist", store.location)
         return EXIT_CANNOT_RUN
-    store = ImageStore(config.images_dir)
-    await asyncio.to_thread(store.ensure)
     pool = make_pool(config)
     try:
         await open_pool(pool, attempts=3)

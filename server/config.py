@@ -71,6 +71,13 @@ def _host_names(raw: str) -> tuple[str, ...]:
     return names
 
 
+def _storage(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("local", "s3"):
+        raise ValueError("must be local or s3")
+    return value
+
+
 def _port(raw: str) -> int:
     value = int(raw)
     if not 0 <= value <= 65535:
@@ -84,7 +91,27 @@ SETTINGS: tuple[Setting, ...] = (
         "postgresql://postgres@127.0.0.1:5432/images_db",
         "PostgreSQL connection URL (the database must exist; tables are created at start).",
     ),
-    Setting("IMAGES_DIR", "./data/images", "Folder where uploaded images are stored.", Path),
+    Setting(
+        "STORAGE",
+        "local",
+        "Where image files live: local (the IMAGES_DIR folder) or s3 (an S3-compatible bucket).",
+        _storage,
+    ),
+    Setting(
+        "IMAGES_DIR",
+        "./data/images",
+        "Folder where uploaded images are stored (STORAGE=local).",
+        Path,
+    ),
+    Setting(
+        "S3_ENDPOINT_URL",
+        "",
+        "URL of the S3 API (STORAGE=s3), e.g. http://seaweedfs:8333 or https://s3.amazonaws.com.",
+    ),
+    Setting("S3_BUCKET", "images", "Bucket holding the images (STORAGE=s3); made if missing."),
+    Setting("S3_ACCESS_KEY_ID", "", "Access key the backend signs S3 requests with."),
+    Setting("S3_SECRET_ACCESS_KEY", "", "Secret key the backend signs S3 requests with."),
+    Setting("S3_REGION", "us-east-1", "Region of the bucket (STORAGE=s3)."),
     Setting(
         "HOST",
         "127.0.0.1",
@@ -153,7 +180,13 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Config:
     database_url: str
+    storage: str
     images_dir: Path
+    s3_endpoint_url: str
+    s3_bucket: str
+    s3_access_key_id: str
+    s3_secret_access_key: str
+    s3_region: str
     host: str
     port: int
     cookie_secret: str
@@ -192,4 +225,6 @@ class Config:
             values["worker_name"] = f"{socket.gethostname()}:{values['port']}"
         if values["db_pool_min"] > values["db_pool_max"]:
             raise ConfigError("DB_POOL_MIN must not exceed DB_POOL_MAX")
+        if values["storage"] == "s3" and not values["s3_endpoint_url"]:
+            raise ConfigError("STORAGE=s3 needs S3_ENDPOINT_URL")
         return cls(**values)

@@ -25,7 +25,7 @@ from server.config import Config
 from server.db import make_pool, migrate, open_pool
 from server.errors import ServiceUnavailable
 from server.formats import STORED_NAME_RE, THUMB_NAME_RE, THUMBS_DIR, stored_names_of_stem
-from server.storage import Entry, ImageStore
+from server.storage import Entry, ImageStore, make_store
 
 # An upload writes its file (and thumbnails) a moment before it inserts the row, and a temp
 # file lives for the length of one write. Younger files may belong to an upload in flight in
@@ -216,7 +216,8 @@ async def reconcile(
         # Every file missing at once is a wrong or unmounted IMAGES_DIR far more often than
         # a real loss; deleting every row would turn a config mistake into data loss.
         report.refused = (
-            f"{store.root} holds no image files at all: is IMAGES_DIR right? Rows whose file "
+            f"{store.location} holds no image files at all: is IMAGES_DIR (or S3_BUCKET) "
+            "right? Rows whose file "
             "is missing are left alone (restore the images, or delete the rows by hand)."
         )
     settled_before = (time.time() if now is None else now) - IN_FLIGHT_SECONDS
@@ -229,10 +230,10 @@ async def reconcile(
 
 def log_report(report: IntegrityReport, store: ImageStore) -> None:
     for findings, what in [
-        (report.rows_without_file, f"image row(s) have no file in {store.root}"),
-        (report.files_without_row, f"file(s) in {store.root} have no row"),
-        (report.thumbnails_without_row, f"thumbnail(s) in {store.root} have no row"),
-        (report.temp_files, f"leftover temp file(s) in {store.root}"),
+        (report.rows_without_file, f"image row(s) have no file in {store.location}"),
+        (report.files_without_row, f"file(s) in {store.location} have no row"),
+        (report.thumbnails_without_row, f"thumbnail(s) in {store.location} have no row"),
+        (report.temp_files, f"leftover temp file(s) in {store.location}"),
     ]:
         if findings.count:
             repaired = f" ({findings.repaired} repaired)" if findings.repaired else ""
@@ -242,7 +243,7 @@ def log_report(report: IntegrityReport, store: ImageStore) -> None:
     if report.other_entries.count:
         logger.info(
             "integrity: left alone in {} (not files the app stored): {}",
-            store.root,
+            store.location,
             report.other_entries.describe(),
         )
     if report.consistent:
@@ -276,9 +277,13 @@ async def report_at_start(pool: AsyncConnectionPool, store: ImageStore) -> None:
 
 async def run_check(config: Config, *, fix: bool) -> int:
     """`python -m server check [--repair]`: the exit code says whether problems remain."""
-    store = ImageStore(config.images_dir)
-    if not config.images_dir.is_dir():
-        logger.error("integrity: the images folder {} does not exist", config.images_dir)
+    store = make_store(config)
+    try:
+        usable = await asyncio.to_thread(store.usable)
+    except ServiceUnavailable:
+        usable = False
+    if not usable:
+        logger.error("integrity: the images store {} does not exist", store.location)
         return EXIT_CANNOT_CHECK
     pool = make_pool(config)
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -17,13 +18,16 @@ from psycopg_pool import AsyncConnectionPool
 from scripts.chromium import CHROMIUM, CHROMIUM_ARGS
 from scripts.launch import running_stack
 from scripts.pgcluster import PostgresCluster
+from scripts.seaweed import SeaweedFS
 from server.config import Config
 from server.db import make_pool, migrate, open_pool
 from server.gallery import Gallery
-from server.storage import ImageStore
+from server.storage import LocalImageStore
 from server.workers import ImageWorkers
 from tests.support import (
+    TWO_HOSTS_BUCKET,
     Browser,
+    Bucket,
     InProcessApp,
     PostgresServer,
     Stack,
@@ -54,6 +58,20 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServe
 
 
 @pytest.fixture(scope="session")
+def seaweedfs() -> Iterator[SeaweedFS]:
+    """A real SeaweedFS (S3 gateway) for the whole run; each user picks its own bucket."""
+    store = SeaweedFS(
+        Path(tempfile.mkdtemp(prefix="ih-weed-", dir="/tmp")),
+        public_buckets=(TWO_HOSTS_BUCKET,),
+    )
+    store.start()
+    try:
+        yield store
+    finally:
+        store.remove()
+
+
+@pytest.fixture(scope="session")
 def stack(postgres: PostgresServer) -> Iterator[Stack]:
     database_url = postgres.create_database()
     # The suite uploads far faster than a person; the default per-address rate limits are
@@ -63,9 +81,22 @@ def stack(postgres: PostgresServer) -> Iterator[Stack]:
         yield Stack(running, database_url)
 
 
+@pytest.fixture(scope="session")
+def s3_stack(postgres: PostgresServer, seaweedfs: SeaweedFS) -> Iterator[Stack]:
+    """Like `stack`, with STORAGE=s3 on the test SeaweedFS (bucket "images")."""
+    database_url = postgres.create_database()
+    env = {"NGINX_UPLOAD_RATE": "100000r/s", "NGINX_UPLOAD_BURST": "100000"}
+    env |= seaweedfs.app_env()
+    with running_stack(workers=2, database_url=database_url, env=env) as running:
+        yield Stack(running, database_url, Bucket(seaweedfs, seaweedfs.bucket))
+
+
 @pytest.fixture
-def site(stack: Stack) -> Stack:
-    """The stack with an empty gallery."""
+def site(request: pytest.FixtureRequest) -> Stack:
+    """The stack with an empty gallery: the local folder's, or with `BOTH_STORES` each in
+    turn ("local", "s3")."""
+    storage = getattr(request, "param", "local")
+    stack: Stack = request.getfixturevalue("stack" if storage == "local" else "s3_stack")
     stack.wipe()
     return stack
 
@@ -133,15 +164,17 @@ def image_workers() -> Iterator[ImageWorkers]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> ImageStore:
+def store(tmp_path: Path) -> LocalImageStore:
     """An empty images folder."""
-    store = ImageStore(tmp_path / "images")
+    store = LocalImageStore(tmp_path / "images")
     store.ensure()
     return store
 
 
 @pytest.fixture
-def gallery(pool: AsyncConnectionPool, store: ImageStore, image_workers: ImageWorkers) -> Gallery:
+def gallery(
+    pool: AsyncConnectionPool, store: LocalImageStore, image_workers: ImageWorkers
+) -> Gallery:
     """The use cases on an empty database and an empty images folder, default settings."""
     return Gallery.from_config(Config.from_env({}), pool, store, image_workers)
 

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
 import httpx
 import psycopg
+import pytest
 import tornado.web
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
@@ -24,16 +26,49 @@ from tornado.testing import bind_unused_port
 
 from scripts.launch import RunningStack
 from scripts.pgcluster import PostgresCluster, free_port
+from scripts.seaweed import SeaweedFS
 from server.app import http_server, make_app
 from server.config import Config
 from server.db import make_pool, migrate, open_pool
 from server.events import EventHub
 from server.formats import THUMB_SIDES, thumb_name
 from server.gallery import Gallery
-from server.storage import ImageStore
+from server.storage import LocalImageStore
 from server.workers import ImageWorkers
 
 REPO = Path(__file__).resolve().parent.parent
+# The bucket both stacks of the two-host test share (nginx reads it anonymously, GET only).
+TWO_HOSTS_BUCKET = "two-hosts"
+# Tests that touch stored files run once per store: `@BOTH_STORES` (or `pytestmark = ...`).
+BOTH_STORES = pytest.mark.parametrize("site", ["local", "s3"], indirect=True)
+
+
+class Bucket:
+    """A bucket of the test SeaweedFS, seen with boto3 directly (not through the app)."""
+
+    def __init__(self, store: SeaweedFS, name: str) -> None:
+        self.name = name
+        self.client = boto3.session.Session().client(
+            "s3",
+            endpoint_url=store.endpoint_url,
+            aws_access_key_id=store.access_key,
+            aws_secret_access_key=store.secret_key,
+            region_name="us-east-1",
+        )
+
+    def keys(self) -> set[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name)
+        return {item["Key"] for page in pages for item in page.get("Contents", [])}
+
+    def get(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
+
+    def remove(self, *keys: str) -> None:
+        for key in keys:
+            self.client.delete_object(Bucket=self.name, Key=key)
+
+    def empty(self) -> None:
+        self.remove(*self.keys())
 
 
 @dataclass
@@ -81,6 +116,11 @@ class Stack:
 
     running: RunningStack
     database_url: str
+    bucket: Bucket | None = None  # STORAGE=s3: where its images are instead of images_dir
+
+    @property
+    def storage(self) -> str:
+        return "local" if self.bucket is None else "s3"
 
     @property
     def url(self) -> str:
@@ -91,7 +131,22 @@ class Stack:
         return self.running.images_dir
 
     def files(self) -> set[str]:
+        """The stored images and thumbnails: files of the folder, or keys of the bucket."""
+        if self.bucket is not None:
+            return self.bucket.keys()
         return set(files_in(self.images_dir))
+
+    def read(self, name: str) -> bytes:
+        if self.bucket is not None:
+            return self.bucket.get(name)
+        return (self.images_dir / name).read_bytes()
+
+    def lose(self, name: str) -> None:
+        """Remove a stored file behind the app's back."""
+        if self.bucket is not None:
+            self.bucket.remove(name)
+        else:
+            (self.images_dir / name).unlink()
 
     def rows(self) -> int:
         with psycopg.connect(self.database_url) as conn:
@@ -106,6 +161,8 @@ class Stack:
         for path in self.images_dir.rglob("*"):
             if path.is_file():  # the thumbs/ folder stays: the backends made it at start
                 path.unlink()
+        if self.bucket is not None:
+            self.bucket.empty()
 
 
 def files_in(root: Path) -> list[str]:
@@ -226,7 +283,7 @@ async def in_process_app(
 ) -> AsyncIterator[InProcessApp]:
     """`make_app` for `config` (its database must exist) served on an unused port in the
     running event loop, wired as `server.app.serve` wires it."""
-    store = ImageStore(config.images_dir)
+    store = LocalImageStore(config.images_dir)
     store.ensure()
     pool = make_pool(config)
     await open_pool(pool)

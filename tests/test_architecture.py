@@ -25,7 +25,7 @@ def top(name: str) -> str:
 
 
 SERVER_BELOW_APP = [
-    p for p in sorted((REPO / "server").glob("*.py")) if p.name not in ("app.py", "__main__.py")
+    p for p in sorted((REPO / "server").rglob("*.py")) if p.name not in ("app.py", "__main__.py")
 ]
 HANDLERS = sorted((REPO / "handlers").glob("*.py"))
 
@@ -50,6 +50,12 @@ def test_models_errors_and_formats_use_only_the_standard_library(name: str) -> N
     for module in imports_of(REPO / "server" / name):
         stdlib = top(module) in sys.stdlib_module_names or module == "__future__"
         assert stdlib or module == "server.formats", module
+
+
+def test_only_the_s3_store_knows_the_s3_client() -> None:
+    for path in [*SERVER_BELOW_APP, *HANDLERS, REPO / "server" / "app.py"]:
+        if path != REPO / "server" / "storage" / "s3.py":
+            assert not {top(n) for n in imports_of(path)} & {"boto3", "botocore"}, path.name
 
 
 def test_sql_lives_only_in_the_repository_and_db_modules() -> None:

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.images import make_image
-from tests.support import Browser, Stack
+from tests.support import BOTH_STORES, Browser, Stack
 
 JSON = {"Accept": "application/json"}
 
@@ -77,6 +77,7 @@ def test_the_view_page_shows_the_image_its_link_and_a_copy_button(browser: Brows
     assert browser.get(f"/view/{image['id']}", headers=JSON).json()["url"] == image["url"]
 
 
+@BOTH_STORES
 def test_delete_removes_row_and_file(site: Stack, browser: Browser) -> None:
     (image,) = upload_many(browser, 1)
     assert browser.remove(image["id"]).status_code == 204
@@ -127,6 +128,7 @@ def test_unknown_addresses_are_404_in_html_and_json(browser: Browser, path: str)
     assert as_json.json()["error"]
 
 
+@BOTH_STORES
 def test_unknown_image_files_are_404_from_nginx(site: Stack) -> None:
     assert httpx.get(f"{site.url}/images/{'0' * 32}.png").status_code == 404
     assert httpx.get(f"{site.url}/images/../server/app.py").status_code in (400, 404)

@@ -20,7 +20,7 @@ from server.errors import (
 )
 from server.gallery import Gallery, clean_original_name, parse_page_number
 from server.models import IncomingFile, Viewer
-from server.storage import ImageStore
+from server.storage import LocalImageStore
 from server.workers import ImageWorkers
 from tests.images import make_image
 from tests.support import files_in, inserts_refused_for, stored_files
@@ -61,7 +61,7 @@ async def test_rejected_uploads_leave_nothing(
 
 
 async def test_database_down_during_upload_is_503_and_leaves_no_file(
-    store: ImageStore, image_workers: ImageWorkers
+    store: LocalImageStore, image_workers: ImageWorkers
 ) -> None:
     # A real pool aimed at a port where no PostgreSQL listens.
     config = Config.from_env({}, database_url="postgresql://postgres@127.0.0.1:9/none")

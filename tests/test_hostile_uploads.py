@@ -10,7 +10,10 @@ import httpx
 import pytest
 
 from tests.hostile import ACCEPTED, BOUNDARY, PNG, REFUSED, Case, multipart
-from tests.support import Browser, Stack
+from tests.support import BOTH_STORES, Browser, Stack
+
+# Everything here stores or refuses to store files: once per store (local folder, S3).
+pytestmark = BOTH_STORES
 
 
 def post_raw(browser: Browser, body: bytes, content_type: str) -> httpx.Response:

@@ -24,7 +24,7 @@ from server import integrity, repository
 from server.formats import THUMB_SIDES, THUMBS_DIR
 from server.gallery import Gallery
 from server.models import IncomingFile, Thumbnail
-from server.storage import TEMP_PREFIX, ImageStore
+from server.storage import TEMP_PREFIX, LocalImageStore
 from tests.backup_fixtures import REPO, script_env
 from tests.images import make_image
 from tests.support import (
@@ -125,7 +125,10 @@ def test_deleting_an_image_whose_file_is_gone_removes_the_row(
 
 
 async def test_the_check_finds_each_kind_of_drift_and_ignores_what_may_be_in_flight(
-    gallery: Gallery, pool: AsyncConnectionPool, store: ImageStore, monkeypatch: pytest.MonkeyPatch
+    gallery: Gallery,
+    pool: AsyncConnectionPool,
+    store: LocalImageStore,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(integrity, "BATCH", 2)  # every path through more than one batch
     kept_id, kept = await upload(gallery)
@@ -158,7 +161,7 @@ async def test_the_check_finds_each_kind_of_drift_and_ignores_what_may_be_in_fli
 
 
 async def test_repair_fixes_the_drift_and_announces_deleted_rows(
-    gallery: Gallery, pool: AsyncConnectionPool, store: ImageStore, unit_database_url: str
+    gallery: Gallery, pool: AsyncConnectionPool, store: LocalImageStore, unit_database_url: str
 ) -> None:
     _, kept = await upload(gallery)
     lost_id, lost = await upload(gallery)
@@ -189,7 +192,7 @@ async def test_repair_fixes_the_drift_and_announces_deleted_rows(
 
 
 async def test_repair_leaves_rows_alone_when_the_folder_has_no_images_at_all(
-    gallery: Gallery, pool: AsyncConnectionPool, store: ImageStore
+    gallery: Gallery, pool: AsyncConnectionPool, store: LocalImageStore
 ) -> None:
     for n in range(3):
         await upload(gallery, f"{n}.png")
@@ -212,7 +215,7 @@ def test_check_says_when_it_cannot_check(unit_database_url: str, tmp_path: Path)
 
 
 async def test_the_app_reports_drift_in_the_background_of_its_start(
-    gallery: Gallery, store: ImageStore, unit_database_url: str
+    gallery: Gallery, store: LocalImageStore, unit_database_url: str
 ) -> None:
     lost_id, lost = await upload(gallery)
     store.path(lost).unlink()

@@ -10,7 +10,10 @@ import httpx
 from PIL import Image
 
 from tests.images import make_image, make_photo
-from tests.support import Browser, Stack, stored_files
+from tests.support import BOTH_STORES, Browser, Stack, stored_files
+
+# Everything here stores or refuses to store files: once per store (local folder, S3).
+pytestmark = BOTH_STORES
 
 JSON = {"Accept": "application/json"}
 # 12 photos on a gallery page may cost at most this many bytes of images.

@@ -10,7 +10,10 @@ import pytest
 
 from server.config import Config
 from tests.images import make_image, pad_png_to
-from tests.support import Browser, Stack, stored_files
+from tests.support import BOTH_STORES, Browser, Stack, stored_files
+
+# Everything here stores or refuses to store files: once per store (local folder, S3).
+pytestmark = BOTH_STORES
 
 FIVE_MB = Config.from_env({}).max_upload_bytes
 

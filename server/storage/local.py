@@ -1,15 +1,14 @@
-"""Image files under the images folder: server-generated names, atomic writes, deletes."""
+"""STORAGE=local: image files under the images folder (IMAGES_DIR), written atomically
+(a temp file renamed into place), deleted with their thumbnails."""
 
 from __future__ import annotations
 
 import os
 import secrets
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from server.formats import (
-    NAME_HEX_DIGITS,
     STORED_NAME_RE,
     THUMB_NAME_RE,
     THUMB_SIDES,
@@ -17,16 +16,9 @@ from server.formats import (
     thumb_name,
 )
 from server.models import Thumbnail
+from server.storage.base import Entry, new_filename
 
 TEMP_PREFIX = ".tmp-"
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One file in the images folder, classified by its name alone."""
-
-    kind: str  # "image", "thumbnail", "temp" or "other"
-    name: str  # relative to the folder: "<hex>.png", "thumbs/<hex>-320.webp", ".tmp-…"
 
 
 def _not_writable(folder: Path) -> str:
@@ -37,9 +29,17 @@ def _not_writable(folder: Path) -> str:
     )
 
 
-class ImageStore:
+class LocalImageStore:
     def __init__(self, root: Path) -> None:
         self.root = root
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
+
+    def usable(self) -> bool:
+        """Does the images folder exist? (`check` refuses to compare against none.)"""
+        return self.root.is_dir()
 
     def ensure(self) -> None:
         """Create the folders if missing; fail with what to do when they are not writable."""
@@ -63,9 +63,7 @@ class ImageStore:
                         f" files in it; chmod 755 it (its owner or root)"
                     ) from exc
 
-    @staticmethod
-    def new_filename(extension: str) -> str:
-        return secrets.token_hex(NAME_HEX_DIGITS // 2) + extension
+    new_filename = staticmethod(new_filename)
 
     def path(self, filename: str) -> Path:
         if not STORED_NAME_RE.fullmatch(filename):
@@ -112,6 +110,30 @@ class ImageStore:
 
     def exists(self, filename: str) -> bool:
         return self.path(filename).is_file()
+
+    def read(self, name: str) -> bytes:
+        """An image's or a thumbnail's bytes (FileNotFoundError when it has none)."""
+        return self._entry_path(name).read_bytes()
+
+    def put(self, name: str, data: bytes) -> None:
+        """Write one image or thumbnail by its name in the store, atomically."""
+        path = self._entry_path(name)
+        if path.parent != self.root:
+            path.parent.mkdir(exist_ok=True)
+            os.chmod(path.parent, 0o755)
+        self._write_atomically(path, data)
+
+    def size(self, name: str) -> int | None:
+        try:
+            return self._entry_path(name).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def _entry_path(self, name: str) -> Path:
+        thumb = name.removeprefix(f"{THUMBS_DIR}/")
+        if name.startswith(f"{THUMBS_DIR}/") and THUMB_NAME_RE.fullmatch(thumb):
+            return self.root / THUMBS_DIR / thumb
+        return self.path(name)
 
     def thumb_path(self, filename: str, side: int) -> Path:
         self.path(filename)  # only generated image names have thumbnails
