@@ -88,7 +88,7 @@ def s3_stack(postgres: PostgresServer, seaweedfs: SeaweedFS) -> Iterator[Stack]:
     env = {"NGINX_UPLOAD_RATE": "100000r/s", "NGINX_UPLOAD_BURST": "100000"}
     env |= seaweedfs.app_env()
     with running_stack(workers=2, database_url=database_url, env=env) as running:
-        yield Stack(running, database_url, Bucket(seaweedfs, seaweedfs.bucket))
+        yield Stack(running, database_url, Bucket(seaweedfs, seaweedfs.bucket), seaweedfs.app_env())
 
 
 @pytest.fixture

@@ -117,6 +117,14 @@ class Stack:
     running: RunningStack
     database_url: str
     bucket: Bucket | None = None  # STORAGE=s3: where its images are instead of images_dir
+    storage_env: dict[str, str] = field(default_factory=dict)  # its backends' STORAGE, S3_*
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Settings for `python -m server <command>` on this stack's data."""
+        return {"DATABASE_URL": self.database_url, "IMAGES_DIR": str(self.images_dir)} | (
+            self.storage_env
+        )
 
     @property
     def storage(self) -> str:

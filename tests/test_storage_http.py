@@ -1,0 +1,97 @@
+"""Stored files going wrong behind the app's back, through nginx, once per store (local
+folder, S3): a missing image still lets the gallery render, its link is a 404, and
+`check --repair` settles it; lost thumbnails come back with `thumbnails`. And for S3, a
+store that goes down: a clear 503 that stores nothing, then uploads work again once it is
+back, without restarting anything."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from scripts.seaweed import SeaweedFS
+from server.formats import THUMB_SIDES, thumb_name
+from tests.images import make_image
+from tests.support import BOTH_STORES, REPO, Browser, Stack, stored_files
+
+
+def run_server_command(site: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "server", *args],
+        cwd=REPO,
+        env=os.environ | {"LOG_LEVEL": "INFO"} | site.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@BOTH_STORES
+def test_a_missing_image_is_a_404_the_gallery_survives_and_check_repair_settles_it(
+    site: Stack, browser: Browser
+) -> None:
+    kept = browser.upload("kept.png", make_image()).json()
+    lost = browser.upload("lost.png", make_image(color="navy")).json()
+    site.lose(lost["filename"])
+
+    gallery = browser.get("/images/")
+    assert gallery.status_code == 200
+    assert f'href="/view/{lost["id"]}"' in gallery.text
+    assert httpx.get(lost["url"]).status_code == 404
+    assert httpx.get(kept["url"]).status_code == 200
+
+    found = run_server_command(site, "check")
+    assert found.returncode == 1, found.stderr
+    assert f"({lost['filename']})" in found.stderr
+
+    repaired = run_server_command(site, "check", "--repair")
+    assert repaired.returncode == 0, repaired.stderr
+    assert site.rows() == 1
+    assert site.files() == stored_files(kept["filename"])  # the lost one's thumbnails went too
+    assert browser.get(f"/view/{lost['id']}").status_code == 404
+
+
+@BOTH_STORES
+def test_lost_thumbnails_are_made_again_by_the_thumbnails_command(
+    site: Stack, browser: Browser
+) -> None:
+    image = browser.upload("photo.png", make_image(size=(900, 600))).json()
+    thumbnails = [thumb_name(image["filename"], side) for side in THUMB_SIDES]
+    for name in thumbnails:
+        site.lose(name)
+    assert site.files() == {image["filename"]}
+
+    done = run_server_command(site, "thumbnails")
+    assert done.returncode == 0, done.stderr
+    assert site.files() == stored_files(image["filename"])
+    served = httpx.get(image["thumb_url"])
+    assert served.status_code == 200 and served.headers["content-type"] == "image/webp"
+    assert served.content == site.read(thumbnails[0])
+
+
+@pytest.mark.parametrize("site", ["s3"], indirect=True)
+def test_a_store_that_is_down_is_a_clear_503_and_back_up_it_just_works(
+    site: Stack, browser: Browser, seaweedfs: SeaweedFS
+) -> None:
+    browser.xsrf  # noqa: B018  (the cookie first, while everything is up)
+    seaweedfs.stop()
+    try:
+        refused = browser.upload("while-down.png", make_image())
+        assert refused.status_code == 503
+        assert refused.json() == {
+            "error": "The service is temporarily unavailable. Please try again in a moment."
+        }
+        assert site.rows() == 0
+        assert browser.get("/images/").status_code == 200  # the gallery still renders
+    finally:
+        seaweedfs.start()
+    assert site.files() == set()  # nothing half-written survived either
+
+    stored = browser.upload("after.png", make_image())
+    assert stored.status_code == 201, stored.text
+    assert site.files() == stored_files(stored.json()["filename"])
+    assert httpx.get(stored.json()["url"]).status_code == 200
