@@ -450,8 +450,8 @@ APP_UID = 10001  # the Dockerfile's USER
 
 def ensure_as_app_user(folder: Path) -> subprocess.CompletedProcess[str]:
     code = (
-        "import sys; from pathlib import Path; from server.storage import ImageStore;"
-        " ImageStore(Path(sys.argv[1])).ensure()"
+        "import sys; from pathlib import Path; from server.storage import LocalImageStore;"
+        " LocalImageStore(Path(sys.argv[1])).ensure()"
     )
     return subprocess.run(
         [
