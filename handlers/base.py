@@ -17,12 +17,15 @@ from tornado.escape import utf8
 from handlers.i18n import (
     LANG_COOKIE,
     format_datetime,
-    format_kb,
+    format_size,
     js_messages,
     lang_of,
     locale_for_cookie,
 )
+from handlers.paging import page_window
 from handlers.services import OWNER_COOKIE, OWNER_COOKIE_DAYS, ServicesMixin
+from handlers.share import SHARE_FORMATS, share_codes
+from server import formats
 from server.access import owner_hash_of
 from server.errors import (
     ImageHostingError,
@@ -178,14 +181,21 @@ class BaseHandler(ServicesMixin, tornado.web.RequestHandler):
         namespace = super().get_template_namespace()
         namespace.update(
             lang=self.lang,
-            format_kb=lambda size: format_kb(size, self.lang),
+            format_size=lambda size: format_size(size, self.lang),
             js_messages=js_messages(self.locale),
             format_datetime=format_datetime,
+            share_codes=share_codes,
+            page_window=page_window,
+            share_formats=SHARE_FORMATS,
             xsrf_value=self.xsrf_token.decode(),
             admin_enabled=self.access.admin_enabled,
             is_admin=self._viewer_or_anonymous().is_admin,
             upload_limit_mb=self.gallery.upload_limit_mb,
             max_upload_bytes=self.gallery.max_upload_bytes,
+            # The uploader (home and upload pages) checks names and types as the server does.
+            accept_attribute=formats.accept_attribute(),
+            accepted_extensions=formats.ACCEPTED_EXTENSIONS,
+            extension_for_media_type=formats.extension_for_media_type(),
         )
         return namespace
 

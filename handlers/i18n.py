@@ -19,9 +19,11 @@ _LOCALE_FOR_LANG = {"en": "en_US", "ru": "ru"}
 JS_MESSAGES = (
     "Copied!",
     "Press Ctrl+C to copy",
-    "Link copied to the clipboard.",
     "Deleting…",
     "Delete",
+    "Cancel",
+    "Delete?",
+    "Delete {name}",
     "Delete {name}? This cannot be undone.",
     "this image",
     "live",
@@ -53,12 +55,20 @@ def lang_of(locale: tornado.locale.Locale) -> str:
     return locale.code.split("_")[0]
 
 
-def format_kb(size: int, lang: str = "en") -> str:
-    """Size in KB the way the language writes numbers (1,234.5 KB / 1 234,5 КБ)."""
-    text = f"{size / 1024:,.1f}"
+# Sizes switch from KB to MB at one MB (1024 KB), as people read them: "340.2 KB", "2.5 MB".
+_UNITS = {"en": ("KB", "MB"), "ru": ("КБ", "МБ")}
+
+
+def format_size(size: int, lang: str = "en") -> str:
+    """A byte count the way the language writes it: 340.2 KB, 2.5 MB / 340,2 КБ, 2,5 МБ."""
+    kb_unit, mb_unit = _UNITS.get(lang, _UNITS["en"])
+    # Decided on the rounded KB, so 1,048,575 bytes is "1.0 MB", not "1,024.0 KB".
+    kb = round(size / 1024, 1)
+    value, unit = (kb, kb_unit) if kb < 1024 else (size / 1024**2, mb_unit)
+    text = f"{value:,.1f}"
     if lang == "ru":
-        return text.replace(",", "\u00a0").replace(".", ",") + "\u00a0КБ"
-    return f"{text} KB"
+        return text.replace(",", "\u00a0").replace(".", ",") + "\u00a0" + unit
+    return f"{text} {unit}"
 
 
 def format_datetime(moment: datetime) -> str:

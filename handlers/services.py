@@ -9,6 +9,7 @@ from typing import Any
 import tornado.web
 from tornado.httputil import HTTPServerRequest, split_host_and_port
 
+from handlers.share import share_codes
 from server.access import ADMIN_SESSION_DAYS, AccessPolicy, owner_hash_of
 from server.events import EventHub
 from server.gallery import Gallery
@@ -29,8 +30,11 @@ def public_base_url(request: HTTPServerRequest) -> str:
 
 
 def image_json(image: Image, base_url: str, can_delete: bool) -> dict[str, Any]:
-    """The image object of the API, plus whether this caller may delete it."""
-    return {**image.to_public_dict(base_url), "can_delete": can_delete}
+    """The image object of the API, with its share codes and whether this caller may
+    delete it."""
+    public = image.to_public_dict(base_url)
+    codes = share_codes(image.original_name, public["url"])
+    return {**public, "codes": codes, "can_delete": can_delete}
 
 
 class ServicesMixin(tornado.web.RequestHandler):

@@ -7,7 +7,6 @@ from tornado.httputil import HTTPFile, HTTPHeaders, HTTPInputError, parse_body_a
 
 from handlers.base import BaseHandler
 from handlers.redirects import AddSlashHandler
-from server import formats
 from server.models import IncomingFile, Viewer
 
 _TOKEN_HEADERS = ("X-Xsrftoken", "X-Csrftoken", "Authorization")
@@ -51,12 +50,7 @@ class UploadHandler(BaseHandler):
         super().check_xsrf_cookie()
 
     def get(self) -> None:
-        self.render(
-            "upload.html",
-            accept_attribute=formats.accept_attribute(),
-            accepted_extensions=formats.ACCEPTED_EXTENSIONS,
-            extension_for_media_type=formats.extension_for_media_type(),
-        )
+        self.render("upload.html")
 
     async def post(self) -> None:
         await self._read_form()

@@ -7,7 +7,7 @@ import base64
 from datetime import UTC, datetime
 from typing import Any
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from scripts.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: F401 - re-exported for the tests
 
@@ -100,3 +100,18 @@ def en_us_medium_short(moment: datetime) -> str:
     hour = moment.hour % 12 or 12
     half = "AM" if moment.hour < 12 else "PM"
     return f"{moment:%b} {moment.day}, {moment.year}, {hour}:{moment:%M} {half}"
+
+
+def delete_with_confirmation(page: Page, trigger: Locator) -> None:
+    """Press a Delete button, then confirm in the inline question that replaces it. (Were it
+    a browser dialog, Playwright would dismiss it unanswered and nothing would be deleted.)"""
+    trigger.click()
+    question = page.locator(".confirm-delete")
+    expect(question).to_be_visible()
+    expect(question.locator(".confirm-no")).to_be_focused()  # the safe choice has the focus
+    question.locator(".confirm-yes").click()
+
+
+def en_us_medium(moment: datetime) -> str:
+    """How Intl.DateTimeFormat('en-US', medium date) shows `moment`'s day in UTC."""
+    return f"{moment.astimezone(UTC):%b} {moment.astimezone(UTC).day}, {moment.year}"

@@ -13,7 +13,6 @@ import pytest
 from playwright.sync_api import Browser as Chromium
 from playwright.sync_api import (
     BrowserContext,
-    Dialog,
     Locator,
     Page,
     Request,
@@ -25,7 +24,9 @@ from server.formats import STORED_NAME_PATTERN
 from tests.browser_helpers import (
     TIMEOUT_MS,
     assert_not_reloaded,
+    delete_with_confirmation,
     drop_file,
+    en_us_medium,
     en_us_medium_short,
     expect_live,
     fetch_upload,
@@ -97,10 +98,10 @@ def expect_uploaded(page: Page, name: str, timeout: float = TIMEOUT_MS) -> str:
     """Waits for `name`'s item on the upload page to succeed; returns its direct link."""
     item = upload_item(page, name)
     expect(item).to_have_class(re.compile(r"\bis-done\b"), timeout=timeout)
-    expect(item.locator(".upload-message")).to_have_text(re.compile(r"^Uploaded \(.+ KB\)$"))
-    link = item.locator(".upload-link input")
+    expect(item.locator(".upload-message")).to_have_text(re.compile(r"^Uploaded \(.+ [KM]B\)$"))
+    link = item.locator('.upload-code[data-code="direct"] input')
     expect(link).to_have_value(re.compile(DIRECT_LINK))
-    expect(item.locator(".upload-link")).to_be_visible()
+    expect(item.locator(".upload-codes")).to_be_visible()
     return link.input_value()
 
 
@@ -126,8 +127,10 @@ def test_upload_see_the_tile_open_it_copy_the_link_and_delete_it(
     expect(tile.locator(".tile-size")).to_have_text(f"{len(data) / 1024:,.1f} KB")
     stamp = datetime.fromisoformat(tile.locator(".tile-time").get_attribute("datetime") or "")
     assert abs(datetime.now(UTC) - stamp) < timedelta(minutes=2)
-    shown = tile.locator(".tile-time").inner_text().replace("\u202f", " ")
-    assert shown == en_us_medium_short(stamp)
+    # The caption has room for the day; the tooltip has the time too.
+    assert tile.locator(".tile-time").inner_text() == en_us_medium(stamp)
+    title = tile.locator(".tile-time").get_attribute("title") or ""
+    assert title.replace("\u202f", " ") == en_us_medium_short(stamp)
     # The tile shows the WebP thumbnail (64 px wide: never enlarged), served by nginx.
     stem = url.rsplit("/", 1)[1].split(".")[0]
     thumbnail = tile.locator("img")
@@ -138,14 +141,16 @@ def test_upload_see_the_tile_open_it_copy_the_link_and_delete_it(
     expect(thumbnail).to_have_attribute("loading", "lazy")
     expect(thumbnail).to_have_js_property("naturalWidth", 64)
 
-    tile.locator(".tile-link").click()
+    tile.locator(".tile-link").click()  # the lightbox, at the image's own address
     expect(page).to_have_url(re.compile(r"/view/\d+$"))
+    page.reload()  # the same address opened directly: the full image page
     expect(page.locator(".view-title")).to_have_text("Holiday <photo>.png")
     expect(page.locator("#direct-link")).to_have_value(url)
-    copy = page.get_by_role("button", name="Copy Direct link", exact=True)
-    copy.click()
-    expect(page.locator("#direct-link-status")).to_have_text("Link copied to the clipboard.")
+    page.get_by_role("button", name="Copy Direct link", exact=True).click()
+    copy = page.locator("#direct-link-copy")  # by id: its accessible name changes meanwhile
+    expect(copy).to_have_text("Copied!")  # on the button pressed, and only for a moment
     assert page.evaluate("() => navigator.clipboard.readText()") == url
+    expect(copy).to_have_text("Copy")
     image = page.request.get(url)
     assert image.status == 200
     assert image.headers["content-type"] == PNG
@@ -153,18 +158,14 @@ def test_upload_see_the_tile_open_it_copy_the_link_and_delete_it(
 
     page.goto("/images/")
     expect_live(page)
-    dialogs: list[str] = []
-
-    def accept(dialog: Dialog) -> None:
-        dialogs.append(dialog.message)
-        dialog.accept()
-
-    page.once("dialog", accept)
-    page.locator(".tile-delete").click()
+    trash = page.get_by_role("button", name="Delete Holiday <photo>.png")
+    trash.click()
+    page.get_by_role("button", name="Cancel").click()  # changed my mind: nothing happens
+    expect(trash).to_be_focused()
+    delete_with_confirmation(page, trash)
     expect(page.locator("#gallery-grid .tile")).to_have_count(0)
     expect(page.locator("#empty-state")).to_be_visible()
     expect(page.locator("#gallery-total")).to_have_text("Images: 0")
-    assert dialogs == ["Delete Holiday <photo>.png? This cannot be undone."]
     assert site.rows() == 0
     assert site.files() == set()
     page.reload()
@@ -203,8 +204,9 @@ def test_an_upload_shows_up_in_every_open_tab_and_a_delete_disappears_from_them(
         expect(tab.locator(".tile-delete")).to_have_count(2)
     expect(stranger.locator(".tile-delete")).to_have_count(0)
 
-    tab_b.once("dialog", lambda dialog: dialog.accept())
-    tab_b.locator("#gallery-grid .tile").first.locator(".tile-delete").click()
+    delete_with_confirmation(
+        tab_b, tab_b.locator("#gallery-grid .tile").first.locator(".tile-delete")
+    )
     for tab in (tab_a, tab_b, stranger):
         expect(tab.locator("#gallery-grid .tile")).to_have_count(1)
         expect(tab.locator(".tile-name")).to_have_text("earlier.png")
@@ -322,7 +324,7 @@ def test_a_file_the_server_refuses_shows_the_servers_message(
     expect(item).to_have_class(re.compile(r"\bis-error\b"))
     expect(item.locator(".upload-message")).to_have_text(message)
     expect(item.locator("progress")).to_be_hidden()
-    expect(item.locator(".upload-link")).to_be_hidden()
+    expect(item.locator(".upload-codes")).to_be_hidden()
     assert site.rows() == 0
     assert site.files() == set()
 
@@ -382,8 +384,7 @@ def test_page_one_keeps_twelve_tiles_live_and_refills_after_a_delete(
     expect(page.get_by_role("link", name="Next page")).to_have_attribute("href", "/images/?page=2")
     assert tile_ids(page) == [i["id"] for i in gallery_json(site)["images"]]
 
-    page.once("dialog", lambda dialog: dialog.accept())
-    tiles.nth(4).locator(".tile-delete").click()
+    delete_with_confirmation(page, tiles.nth(4).locator(".tile-delete"))
     expect(page.locator("#gallery-total")).to_have_text("Images: 12")
     expect(tiles).to_have_count(12)
     expect(tiles.last.locator(".tile-name")).to_have_text("img-00.png")  # refilled from page 2

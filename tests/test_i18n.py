@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from handlers import base, i18n
+from handlers import base, i18n, share
 from tests.images import make_image
 from tests.support import Browser, Stack
 
@@ -65,6 +65,7 @@ def all_messages() -> set[str]:
         python_messages()
         | template_messages()
         | set(i18n.JS_MESSAGES)
+        | set(share.SHARE_FORMATS.values())
         | set(base._MESSAGE_FOR_STATUS.values())
         | {base._XSRF_MESSAGE, "Something went wrong on our side."}
         | status_titles()
@@ -143,5 +144,11 @@ def test_errors_are_translated_for_json_clients_too(site: Stack) -> None:
 
 
 def test_sizes_are_written_the_russian_way() -> None:
-    assert i18n.format_kb(1264230, "ru") == "1\u00a0234,6\u00a0КБ"
-    assert i18n.format_kb(1264230, "en") == "1,234.6 KB"
+    assert i18n.format_size(348365, "ru") == "340,2\u00a0КБ"
+    assert i18n.format_size(348365, "en") == "340.2 KB"
+    # From one MB on, MB: "2.5 MB", never "2,560.0 KB".
+    assert i18n.format_size(2621440, "en") == "2.5 MB"
+    assert i18n.format_size(2621440, "ru") == "2,5\u00a0МБ"
+    assert i18n.format_size(1023 * 1024, "en") == "1,023.0 KB"
+    assert i18n.format_size(1024 * 1024 - 1, "en") == "1.0 MB"
+    assert i18n.format_size(1024 * 1024, "en") == "1.0 MB"

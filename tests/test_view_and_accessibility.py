@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Browser as Chromium
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.browser_helpers import TIMEOUT_MS
+from tests.browser_helpers import TIMEOUT_MS, delete_with_confirmation
 from tests.images import make_image
 from tests.support import Browser, Stack
 
@@ -64,7 +64,7 @@ def test_copy_buttons_put_each_format_on_the_clipboard(context: BrowserContext) 
         "direct-link": url,
         "markdown-code": f"![second [draft\\].png]({url})",
         "html-code": f'<img src="{url}" alt="second [draft].png">',
-        "bbcode": f"[img]{url}[/img]",
+        "bbcode-code": f"[img]{url}[/img]",
     }
     for field, text in expected.items():
         button = page.locator(f'button[data-copy-from="{field}"]')
@@ -96,8 +96,7 @@ def test_arrow_keys_move_between_images_and_delete_works_from_the_view(
     page.keyboard.press("ArrowLeft")  # typing in a field never navigates
     expect(page).to_have_url(f"{site.url}/view/{first['id']}")
 
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Delete").click()
+    delete_with_confirmation(page, page.get_by_role("button", name="Delete"))
     expect(page).to_have_url(f"{site.url}/images/")
     expect(page.locator("#gallery-grid .tile")).to_have_count(2)
     assert site.rows() == 2

@@ -54,16 +54,39 @@ export async function copyText(text) {
   return ok;
 }
 
+// "Copied!" on the pressed button itself, cleared after a moment; screen readers hear it
+// through the page's one status region (never a note left under every field).
+const FEEDBACK_MS = 1500;
+
+export function announce(text) {
+  const region = document.getElementById("status-announcer");
+  if (!region) return;
+  region.textContent = text;
+  clearTimeout(announce.timer);
+  announce.timer = setTimeout(() => {
+    region.textContent = "";
+  }, FEEDBACK_MS * 2);
+}
+
+function restoreLabel(button) {
+  clearTimeout(button.copyTimer);
+  button.textContent = button.dataset.label;
+  button.classList.remove("is-copied");
+}
+
 export async function copyWithFeedback(button, text) {
   const ok = await copyText(text);
+  // Only the latest copy says so: an earlier button's "Copied!" would now be wrong.
+  for (const other of document.querySelectorAll("button.is-copied")) {
+    if (other !== button) restoreLabel(other);
+  }
   const original = button.dataset.label || button.textContent;
   button.dataset.label = original;
   button.textContent = ok ? t("Copied!") : t("Press Ctrl+C to copy");
-  const status = button.closest(".copy-field")?.querySelector(".copy-status");
-  if (status) status.textContent = ok ? t("Link copied to the clipboard.") : "";
-  setTimeout(() => {
-    button.textContent = original;
-  }, 1500);
+  button.classList.toggle("is-copied", ok);
+  if (ok) announce(t("Copied!"));
+  clearTimeout(button.copyTimer);
+  button.copyTimer = setTimeout(() => restoreLabel(button), FEEDBACK_MS);
 }
 
 export async function deleteImage(id) {
@@ -76,21 +99,30 @@ export async function deleteImage(id) {
 }
 
 // Dates in the page's language, in the viewer's own time zone.
+// Gallery tiles have room for the date only; the time is in the tooltip.
 const timeFormat = new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeStyle: "short" });
+const dateFormat = new Intl.DateTimeFormat(lang, { dateStyle: "medium" });
 
 export function localizeTimes(root = document) {
   for (const el of root.querySelectorAll("time[datetime]")) {
     const moment = new Date(el.getAttribute("datetime"));
     if (!Number.isNaN(moment.getTime())) {
-      el.textContent = timeFormat.format(moment);
-      el.title = moment.toISOString();
+      const full = timeFormat.format(moment);
+      el.textContent = el.classList.contains("tile-time") ? dateFormat.format(moment) : full;
+      el.title = full;
     }
   }
 }
 
-// Matches the server's sizes: "1,234.5 KB" in English, "1 234,5 КБ" in Russian.
-export function formatKb(sizeKb) {
+// Matches the server's sizes (handlers/i18n.py format_size): KB below one MB, then MB;
+// "340.2 KB", "2.5 MB" in English, "340,2 КБ", "2,5 МБ" in Russian.
+export function formatSize(bytes) {
+  const kb = Math.round((bytes / 1024) * 10) / 10;
+  const [value, unit] = kb < 1024 ? [kb, "KB"] : [bytes / 1048576, "MB"];
   const digits = { minimumFractionDigits: 1, maximumFractionDigits: 1 };
-  if (lang === "ru") return `${sizeKb.toLocaleString("ru-RU", digits).replace(/\s/g, "\u00a0")}\u00a0КБ`;
-  return `${sizeKb.toLocaleString("en-US", digits)} KB`;
+  if (lang === "ru") {
+    const text = value.toLocaleString("ru-RU", digits).replace(/\s/g, "\u00a0");
+    return `${text}\u00a0${unit === "KB" ? "КБ" : "МБ"}`;
+  }
+  return `${value.toLocaleString("en-US", digits)} ${unit}`;
 }

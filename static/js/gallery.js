@@ -3,7 +3,8 @@
 // Page 1 inserts new images straight from the event. Any change that shifts images across
 // page boundaries (a delete, or an upload while on a later page) refetches this page once
 // as JSON. Events carry ids, so duplicates and out-of-order delivery are harmless.
-import { errorMessage, formatKb, localizeTimes, t } from "./common.js";
+import { errorMessage, formatSize, localizeTimes, t } from "./common.js";
+import { createLightbox } from "./lightbox.js";
 
 const grid = document.getElementById("gallery-grid");
 const tileTemplate = document.getElementById("tile-template");
@@ -50,11 +51,15 @@ function buildTile(image) {
   const name = tile.querySelector(".tile-name");
   name.textContent = image.original_name;
   name.title = image.original_name;
-  tile.querySelector(".tile-size").textContent = formatKb(image.size_kb);
+  tile.querySelector(".tile-size").textContent = formatSize(image.size);
   tile.querySelector(".tile-time").setAttribute("datetime", image.uploaded_at);
   const del = tile.querySelector(".tile-delete");
-  if (image.can_delete) del.dataset.delete = String(image.id);
-  else del.remove();
+  if (image.can_delete) {
+    del.dataset.delete = String(image.id);
+    del.setAttribute("aria-label", t("Delete {name}", { name: image.original_name }));
+  } else {
+    del.remove();
+  }
   localizeTimes(tile);
   return tile;
 }
@@ -69,12 +74,15 @@ function renderSummary() {
   totalEl.dataset.total = String(state.total);
   totalEl.textContent = t("Images: {count}", { count: state.total });
   document.getElementById("gallery-pages").textContent = String(pages);
+  document.getElementById("gallery-page").textContent = String(state.page);
+  grid.dataset.page = String(state.page);
   document.getElementById("empty-state").hidden = grid.children.length > 0;
-  if (Number(document.querySelector(".pagination").dataset.pages) !== pages) refreshPagination();
+  const nav = document.querySelector(".pagination").dataset;
+  if (Number(nav.pages) !== pages || Number(nav.page) !== state.page) refreshPagination();
 }
 
 // The page links are the server's (templates/_pagination.html): when the number of pages
-// changes, take them from this page as the server renders it now.
+// changes, or the lightbox turned the page, take them from this page as the server renders it.
 let refreshingPagination = false;
 let paginationStale = false;
 
@@ -186,6 +194,7 @@ function onDeleted(id, total) {
   if (tile || (ids.length > 0 && id > Math.max(...ids))) scheduleResync();
   renderSummary();
   if (tile) announce(t("An image was deleted."));
+  lightbox.deleted(id);
 }
 
 // --- the WebSocket, with reconnect (exponential backoff and jitter) and resync ---
@@ -227,6 +236,44 @@ function connect() {
     setTimeout(connect, delay);
   });
 }
+
+// --- the lightbox: tiles open over the grid; stepping past either end turns the page ---
+async function fetchPage(number) {
+  const response = await fetch(`/images/?page=${number}`, {
+    headers: { Accept: "application/json" },
+    credentials: "same-origin",
+  });
+  if (!response.ok) throw new Error(await errorMessage(response));
+  return response.json();
+}
+
+function showPage(data) {
+  state.page = data.page;
+  state.total = data.total;
+  grid.replaceChildren(...data.images.filter((i) => !deletedIds.has(i.id)).map(buildTile));
+  renderSummary();
+}
+
+const lightbox = createLightbox(document.getElementById("lightbox"), {
+  fetchPage,
+  showPage,
+  onClose() {
+    // After stepping across pages the grid shows another page: let the address say which.
+    const shownPage = Number(new URLSearchParams(window.location.search).get("page") || 1);
+    if (shownPage !== state.page) window.history.replaceState(null, "", `/images/?page=${state.page}`);
+  },
+});
+
+grid.addEventListener("click", (event) => {
+  const link = event.target.closest(".tile-link");
+  if (!link || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) {
+    return; // a new tab or window: the full page, as the link says
+  }
+  event.preventDefault();
+  lightbox.open(Number(link.closest(".tile").dataset.id), state.page).catch(() => {
+    window.location.assign(link.href);
+  });
+});
 
 // A delete done in this tab: remove the tile at once; the event from the server is then a no-op.
 document.addEventListener("image-deleted", (event) => onDeleted(event.detail.id));

@@ -1,6 +1,8 @@
-// The upload page: many files at once (picker, drag and drop, paste), one XHR per file with
-// its own progress bar, client-side checks first, the server's message on failure.
-import { copyWithFeedback, errorMessage, formatKb, t, xsrfToken } from "./common.js";
+// The uploader (home and upload pages): many files at once (picker, drag and drop, paste),
+// one XHR per file with its own preview and progress bar, client-side checks first, the
+// server's message on failure; a finished file shows its thumbnail, its page and the share
+// codes (direct link, Markdown, HTML, BBCode) with one copy button each.
+import { copyWithFeedback, errorMessage, formatSize, t, xsrfToken } from "./common.js";
 
 const form = document.getElementById("upload-form");
 // The limits and formats come from the server (server/config.py, server/formats.py).
@@ -15,9 +17,17 @@ const dropZone = document.getElementById("drop-zone");
 const list = document.getElementById("upload-list");
 const itemTemplate = document.getElementById("upload-item-template");
 
-function addItem(name) {
+function addItem(file) {
   const item = itemTemplate.content.firstElementChild.cloneNode(true);
-  item.querySelector(".upload-name").textContent = name;
+  item.querySelector(".upload-name").textContent = file.name;
+  // A preview straight from the file while it uploads (an object URL: CSP allows blob:);
+  // a file the browser cannot draw just leaves the square empty.
+  const preview = item.querySelector(".upload-thumb img");
+  const objectUrl = URL.createObjectURL(file);
+  const release = () => URL.revokeObjectURL(objectUrl);
+  preview.addEventListener("load", release, { once: true });
+  preview.addEventListener("error", release, { once: true });
+  preview.src = objectUrl;
   list.prepend(item);
   return item;
 }
@@ -30,19 +40,31 @@ function fail(item, message) {
 
 function succeed(item, image) {
   item.classList.add("is-done");
-  item.querySelector("progress").value = 100;
+  const progress = item.querySelector("progress");
+  progress.value = 100;
+  progress.hidden = true;
   item.querySelector(".upload-message").textContent = t("Uploaded ({size})", {
-    size: formatKb(image.size_kb),
+    size: formatSize(image.size),
   });
-  const row = item.querySelector(".upload-link");
-  const field = row.querySelector("input");
-  field.value = image.url;
-  row.querySelector("button").addEventListener("click", (e) => copyWithFeedback(e.currentTarget, image.url));
-  row.hidden = false;
+  const page = `/view/${image.id}`;
+  const thumb = item.querySelector(".upload-thumb");
+  thumb.href = page;
+  const img = thumb.querySelector("img");
+  img.src = image.thumb_url || image.url;
+  item.querySelector(".upload-view").href = page;
+  for (const row of item.querySelectorAll(".upload-code")) {
+    const text = image.codes[row.dataset.code];
+    const label = row.querySelector(".copy-label").textContent;
+    row.querySelector("input").value = text;
+    const button = row.querySelector("button");
+    button.setAttribute("aria-label", `${t("Copy")} ${label}`);
+    button.addEventListener("click", () => copyWithFeedback(button, text));
+  }
+  item.querySelector(".upload-codes").hidden = false;
 }
 
 function uploadOne(file) {
-  const item = addItem(file.name);
+  const item = addItem(file);
   if (!accepted(file.name)) {
     fail(item, t("Only .jpg, .jpeg, .png and .gif files are accepted."));
     return;
@@ -82,6 +104,7 @@ function uploadAll(files) {
   for (const file of files) uploadOne(file);
 }
 
+// Only a no-JS visitor has the submit button (in <noscript>); Enter in the form lands here.
 form.addEventListener("submit", (event) => {
   event.preventDefault();
   uploadAll(input.files);
