@@ -164,6 +164,9 @@ def main() -> int:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         setup = browser.new_context(base_url=stack.url, viewport=DESKTOP)
         upload_all(setup.new_page(), photos)
+        # Every shot is taken as the visitor who uploaded (same owner cookie): tiles show the
+        # Delete button, as they do for a person browsing their own uploads.
+        owner = setup.storage_state()
         setup.close()
         for locale in ("en-US", "ru-RU"):
             for scheme in ("light", "dark"):
@@ -173,6 +176,7 @@ def main() -> int:
                     color_scheme=scheme,
                     locale=locale,
                     timezone_id="Europe/Moscow" if locale == "ru-RU" else "UTC",
+                    storage_state=owner,
                 )
                 pages_in(context, photos)
                 context.close()
@@ -184,6 +188,7 @@ def main() -> int:
             has_touch=True,
             locale="en-US",
             timezone_id="UTC",
+            storage_state=owner,
         )
         page = phone.new_page()
         page.goto("/images/")
