@@ -6,6 +6,9 @@
 disagrees (and with --repair fix it), exit 0 when consistent, 1 when problems remain, 2 when
 the check could not run.
 
+`python -m server migrate-storage --to s3|local`: copy every image and thumbnail from the
+other store into that one, verifying sizes; safe to re-run. Exit 0 when all are there.
+
 `--env-file FILE` (before the command) reads settings from FILE first, over the environment:
 e.g. the `stack.env` that scripts/local-stack writes into its data dir.
 """
@@ -19,7 +22,7 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
-from server import backfill, integrity
+from server import backfill, integrity, migrate_storage
 from server.app import serve
 from server.config import Config, ConfigError
 from server.logs import setup_logging
@@ -38,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         help="read settings from this file first, over the environment (e.g. the stack.env "
         "that scripts/local-stack writes in its data dir); .env still fills the rest",
     )
-    commands = parser.add_subparsers(dest="command", metavar="{check,thumbnails}")
+    commands = parser.add_subparsers(dest="command", metavar="{check,thumbnails,migrate-storage}")
     check = commands.add_parser(
         "check",
         help="reconcile the images folder with the database and exit",
@@ -57,6 +60,15 @@ def main(argv: list[str] | None = None) -> int:
         "files) and record them. Safe while the site runs. Exit status: 0 every image has "
         "thumbnails, 1 some could not be made, 2 could not run.",
     )
+    migrate = commands.add_parser(
+        "migrate-storage",
+        help="copy every image and thumbnail into the local folder or the bucket and exit",
+        description="Copy every image and thumbnail from the other store (IMAGES_DIR or the "
+        "S3_* bucket) into the one named by --to, verifying each size; what is already there "
+        "is left alone, so it is safe to re-run. Nothing is deleted. Exit status: 0 all "
+        "copied, 1 some failed, 2 could not run.",
+    )
+    migrate.add_argument("--to", required=True, choices=("s3", "local"), help="the target store")
     args = parser.parse_args(argv)
 
     if args.env_file is not None:
@@ -69,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     if args.command == "check":
         overrides.setdefault("worker_name", "check")
-    if args.command == "thumbnails":
-        overrides.setdefault("worker_name", "thumbnails")
+    if args.command in ("thumbnails", "migrate-storage"):
+        overrides.setdefault("worker_name", args.command)
     try:
         config = Config.from_env(**overrides)
     except ConfigError as exc:
@@ -81,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(backfill.run_backfill(config))
     if args.command == "check":
         return asyncio.run(integrity.run_check(config, fix=args.repair))
+    if args.command == "migrate-storage":
+        return migrate_storage.run_migration(config, args.to)
     asyncio.run(serve(config))
     return 0
 

@@ -19,13 +19,15 @@ def tool(name: str) -> str:
     return str(found) if found.exists() else shutil.which(name) or name
 
 
-def compose_config(tmp_path: Path, compose_file: str, **env: str) -> dict[str, Any]:
-    """The resolved model, as `docker compose config` prints it, from a copy of the compose
-    files in an empty folder: no .env, and nothing from this machine's environment."""
-    for name in ("docker-compose.yml", "auto_backup_compose.yml"):
+def compose_config(tmp_path: Path, *compose_files: str, **env: str) -> dict[str, Any]:
+    """The resolved model of `compose_files` (later ones override earlier ones), as `docker
+    compose config` prints it, from a copy of the compose files in an empty folder: no .env,
+    and nothing from this machine's environment."""
+    for name in ("docker-compose.yml", "auto_backup_compose.yml", "docker-compose.s3.yml"):
         shutil.copy(REPO / name, tmp_path / name)
+    files = [arg for name in compose_files for arg in ("-f", name)]
     result = subprocess.run(
-        [tool("docker-compose"), "-f", compose_file, "config", "--format", "json"],
+        [tool("docker-compose"), *files, "config", "--format", "json"],
         cwd=tmp_path,
         env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), **env},
         capture_output=True,

@@ -14,6 +14,7 @@ from scripts import nginxconf
 from scripts.pgcluster import free_port
 from scripts.stack import invoking_account
 from server.formats import THUMB_SIDES, thumb_name
+from tests.compose import compose_config
 
 TEMPLATES = nginxconf.TEMPLATES_DIR
 HEX = "0123456789abcdef" * 2
@@ -104,3 +105,39 @@ def test_s3_needs_its_variables(tmp_path: Path) -> None:
             {"NGINX_PORT": "1", "BACKEND_SERVERS": "", "IMAGES_DIR": "/", "STATIC_DIR": "/"}
             | {"STORAGE": "s3"},
         )
+
+
+# -- docker-compose.s3.yml ----------------------------------------------------------------
+
+
+def test_the_compose_override_runs_seaweedfs_and_switches_backend_and_nginx(
+    tmp_path: Path,
+) -> None:
+    model = compose_config(
+        tmp_path, "docker-compose.yml", "docker-compose.s3.yml", S3_SECRET_ACCESS_KEY="k" * 40
+    )
+    services = model["services"]
+    assert services["seaweedfs"]["image"].startswith("chrislusf/seaweedfs:")
+    assert set(services["seaweedfs"]["networks"]) == {"store-network"}
+    assert model["networks"]["store-network"]["internal"] is True
+    assert "back-network" not in services["nginx"]["networks"]  # nginx never sees the database
+    backend = services["backend"]["environment"]
+    assert backend["STORAGE"] == "s3" and backend["S3_ENDPOINT_URL"] == "http://seaweedfs:8333"
+    assert backend["S3_SECRET_ACCESS_KEY"] == "k" * 40
+
+    # nginx renders the S3 templates completely, from its own environment alone.
+    environment = services["nginx"]["environment"]
+    pattern = re.compile(environment["NGINX_ENVSUBST_FILTER"])
+    defined = {name: value for name, value in environment.items() if pattern.search(name)}
+    for name in ("default.conf", "store-s3.http", "store-s3.server"):
+        text = (TEMPLATES / f"{name}.template").read_text()
+        rendered = nginxconf.render_template(text, defined)
+        assert "${" not in rendered.replace("${NGINX_MAX_BODY_SIZE}", ""), name
+    assert "include conf.d/store-s3.server;" in nginxconf.render_template(
+        (TEMPLATES / "default.conf.template").read_text(), defined
+    )
+
+
+def test_the_compose_override_needs_the_secret_key(tmp_path: Path) -> None:
+    with pytest.raises(AssertionError, match="S3_SECRET_ACCESS_KEY"):
+        compose_config(tmp_path, "docker-compose.yml", "docker-compose.s3.yml")
