@@ -498,3 +498,51 @@ def test_backend_says_what_to_do_on_a_read_only_bind_mount(root_owned_folder: Pa
     assert result.returncode != 0
     assert f"not writable by uid {APP_UID}" in result.stderr
     assert "chown -R 10001" in result.stderr
+
+
+# -- the Docker workflow ----------------------------------------------------------------------
+
+WORKFLOW = REPO / ".github" / "workflows" / "compose.yml"
+
+
+def actionlint(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [tool("actionlint"), "-no-color", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_compose_workflow_passes_actionlint(tmp_path: Path) -> None:
+    result = actionlint(WORKFLOW)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # The check can fail: a matrix value that does not exist is an error.
+    broken = tmp_path / "compose.yml"
+    broken.write_text(
+        WORKFLOW.read_text().replace(
+            "BACKENDS: ${{ matrix.backends", "BACKENDS: ${{ matrix.backend"
+        )
+    )
+    assert actionlint(broken).returncode != 0
+
+
+def test_the_workflow_runs_the_readme_commands_and_the_shared_smoke_script() -> None:
+    text = WORKFLOW.read_text()
+    for command in (
+        "docker compose up --build --wait",
+        'python scripts/smoke.py "$SITE"',
+        "bash backup.sh",
+        'docker exec -i db psql -U postgres images_db < "$DUMP"',
+        "docker compose -f auto_backup_compose.yml config",
+        "docker compose down -v",
+        "--scale backend=${BACKENDS}",
+    ):
+        assert command in text, command
+    assert re.search(r"backends: \[1, 3\]", text)
+    # The README's restore line is the one the workflow runs.
+    assert (
+        "docker exec -i db psql -U postgres images_db < backups/"
+        in (REPO / "README.md").read_text()
+    )
