@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Locator, Page, expect
@@ -115,3 +116,14 @@ def delete_with_confirmation(page: Page, trigger: Locator) -> None:
 def en_us_medium(moment: datetime) -> str:
     """How Intl.DateTimeFormat('en-US', medium date) shows `moment`'s day in UTC."""
     return f"{moment.astimezone(UTC):%b} {moment.astimezone(UTC).day}, {moment.year}"
+
+
+AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def axe_violations(page: Page) -> list[dict[str, Any]]:
+    """axe-core's serious and critical findings on the page as it is now (the page's
+    context must bypass the CSP, which keeps injected scripts out)."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => await axe.run(document)")
+    return [v for v in result["violations"] if v["impact"] in ("serious", "critical")]

@@ -14,7 +14,14 @@ from playwright.sync_api import Browser as Chromium
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
 from handlers.paging import page_window
-from tests.browser_helpers import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, drop_file, fetch_upload
+from tests.browser_helpers import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    TIMEOUT_MS,
+    axe_violations,
+    drop_file,
+    fetch_upload,
+)
 from tests.images import make_image, make_noise_jpeg
 from tests.support import Browser, Stack
 
@@ -115,6 +122,9 @@ def test_without_javascript_the_form_uploads_with_its_button(
     page.get_by_role("button", name="Upload", exact=True).click()
     expect(page.locator("h1")).to_have_text("Uploaded")
     assert site.rows() == 1
+    # The same four share codes as everywhere else.
+    for field in ("direct-link", "markdown-code", "html-code", "bbcode-code"):
+        expect(page.locator(f"#{field}")).to_have_value(re.compile(r"/images/[0-9a-f]{32}\.png"))
 
 
 # -- the lightbox --------------------------------------------------------------------------
@@ -213,6 +223,26 @@ def test_an_image_deleted_elsewhere_is_skipped_in_the_open_lightbox(
     page.keyboard.press("Escape")
     expect(page.locator("#lightbox")).to_be_hidden()
     expect(page.locator(f'.tile[data-id="{ids[3]}"]')).to_have_count(0)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_open_lightbox_and_an_inline_confirm_pass_axe(
+    new_context: Callable[..., BrowserContext], site: Stack, scheme: str
+) -> None:
+    # The CSP keeps injected scripts out, axe included: bypass it for the checker only.
+    page = new_context(bypass_csp=True, color_scheme=scheme).new_page()
+    page.goto("/upload/")
+    for name in ("one.png", "two.png"):
+        fetch_upload(page, make_image(), name)
+    page.goto("/images/")
+    page.locator(".tile-delete").first.click()
+    expect(page.locator(".confirm-delete")).to_be_visible()
+    assert axe_violations(page) == []
+    page.locator(".confirm-no").click()
+    page.locator(".tile-link").first.click()
+    expect(page.locator("#lightbox")).to_be_visible()
+    page.wait_for_function("() => document.querySelector('.lightbox-image').complete")
+    assert axe_violations(page) == []
 
 
 # -- the grid --------------------------------------------------------------------------------

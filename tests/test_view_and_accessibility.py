@@ -4,17 +4,14 @@ axe-core accessibility check of every page, in both languages and both colour sc
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser as Chromium
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.browser_helpers import TIMEOUT_MS, delete_with_confirmation
+from tests.browser_helpers import TIMEOUT_MS, axe_violations, delete_with_confirmation
 from tests.images import make_image
 from tests.support import Browser, Stack
-
-AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
 
 
 def open_context(chromium: Chromium, site: Stack, **options: object) -> BrowserContext:
@@ -112,12 +109,6 @@ def test_keyboard_alone_reaches_upload_and_gallery(context: BrowserContext) -> N
         page.keyboard.press("Tab")
         targets.append(page.evaluate("() => document.activeElement.getAttribute('href')"))
     assert "/upload/" in targets and "/images/" in targets
-
-
-def axe_violations(page: Page) -> list[dict]:
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("async () => await axe.run(document)")
-    return [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
 
 
 PAGES = ["/", "/upload/", "/images/", "/view/{id}", "/nowhere"]
