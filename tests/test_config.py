@@ -27,7 +27,14 @@ def test_environment_values_are_parsed() -> None:
 
 @pytest.mark.parametrize(
     "env",
-    [{"PORT": "eighty"}, {"PORT": "70000"}, {"DB_POOL_MAX": "0"}, {"DB_POOL_MIN": "20"}],
+    [
+        {"PORT": "eighty"},
+        {"PORT": "70000"},
+        {"DB_POOL_MAX": "0"},
+        {"DB_POOL_MIN": "20"},
+        {"ALLOWED_HOSTS": "images.example.org:8080"},
+        {"ALLOWED_HOSTS": "https://images.example.org"},
+    ],
 )
 def test_bad_values_are_clear_errors(env: dict[str, str]) -> None:
     with pytest.raises(ConfigError):
@@ -41,3 +48,9 @@ def test_every_setting_is_documented_in_readme_and_env_example(setting) -> None:
     assert re.search(rf"^\|\s*`{setting.name}`\s*\|", readme, re.M), f"{setting.name} not in README"
     assert re.search(rf"^{setting.name}={re.escape(setting.default)}$", example, re.M)
     assert setting.help in example
+
+
+def test_allowed_hosts_are_names_without_ports() -> None:
+    config = Config.from_env({"ALLOWED_HOSTS": "Images.Example.org, localhost [::1]"})
+    assert config.allowed_hosts == ("images.example.org", "localhost", "[::1]")
+    assert Config.from_env({}).allowed_hosts == ()
