@@ -297,3 +297,34 @@ def test_every_error_page_nginx_names_exists_in_both_shapes() -> None:
         # Some carry an SSI echo (413's limit), so they are JSON only once nginx served them.
         shape = (REPO / "static" / "errors" / f"{code}.json").read_text()
         assert shape.startswith('{"error": "') and shape.rstrip().endswith('"}')
+
+
+def location_blocks(text: str) -> list[str]:
+    """The body of every `location ... {` block (by lines: regexes hold braces too)."""
+    blocks, body, depth = [], [], 0
+    for line in text.splitlines():
+        stripped = line.split("#", 1)[0].strip()
+        if depth == 0 and stripped.startswith("location ") and stripped.endswith("{"):
+            body, depth = [], 1
+            continue
+        if depth:
+            depth += stripped.endswith("{") - (stripped == "}")
+            if depth == 0:
+                blocks.append("\n".join(body))
+            body.append(stripped)
+    return blocks
+
+
+def test_every_location_with_error_pages_of_its_own_covers_refusals() -> None:
+    """A location's own error_page lines replace the server's: each must still give 403 and
+    404 a page (the S3 location, added alongside this file, once left 403 to nginx)."""
+    checked = 0
+    for template in nginxconf.TEMPLATES_DIR.glob("*.template"):
+        for block in location_blocks(template.read_text()):
+            codes = set()
+            for directive in re.findall(r"^error_page ([^;]*);", block, re.M):
+                codes |= {word for word in directive.split() if word.isdigit()}
+            if codes:
+                checked += 1
+                assert {"403", "404"} <= codes, (template.name, sorted(codes))
+    assert checked >= 3  # the two image locations from disk and the bucket's
