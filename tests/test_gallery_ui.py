@@ -197,6 +197,9 @@ def test_lightbox_opens_steps_across_pages_and_closes_with_esc_and_back(
     page.go_back()  # Back closes it: one history entry for the whole visit
     expect(dialog).to_be_hidden()
     expect(page).to_have_url(f"{site.url}/images/")
+    page.go_forward()  # and Forward brings it back on the image it showed
+    expect(dialog).to_be_visible()
+    expect(dialog.locator(".lightbox-title")).to_have_text("n12.png")
 
 
 def test_an_image_deleted_elsewhere_is_skipped_in_the_open_lightbox(

@@ -35,8 +35,17 @@ export function createLightbox(dialog, { fetchPage, showPage, onClose }) {
     dialog.dataset.id = String(image.id);
   }
 
+  let opening = false;
+
   async function open(id, page, { push = true } = {}) {
-    const data = await fetchPage(page);
+    if (opening || dialog.open) return; // a double click must not stack two history entries
+    opening = true;
+    let data;
+    try {
+      data = await fetchPage(page);
+    } finally {
+      opening = false;
+    }
     const index = data.images.findIndex((image) => image.id === id);
     if (index < 0) {
       window.location.assign(`/view/${id}`); // gone from this page meanwhile: the full page
@@ -47,7 +56,13 @@ export function createLightbox(dialog, { fetchPage, showPage, onClose }) {
     if (push) window.history.pushState({ lightbox: id, page }, "", `/view/${id}`);
   }
 
-  async function step(delta) {
+  // A page that cannot be fetched (the connection dropped) leaves the image on show; the
+  // next press tries again.
+  function step(delta) {
+    stepTo(delta).catch(() => {});
+  }
+
+  async function stepTo(delta) {
     if (!current) return;
     let { data } = current;
     let index = current.index + delta;
@@ -86,7 +101,7 @@ export function createLightbox(dialog, { fetchPage, showPage, onClose }) {
 
   window.addEventListener("popstate", (event) => {
     const state = event.state;
-    if (state?.lightbox && !dialog.open) open(state.lightbox, state.page, { push: false });
+    if (state?.lightbox && !dialog.open) open(state.lightbox, state.page, { push: false }).catch(() => {});
     else if (!state?.lightbox && dialog.open) finishClose();
   });
 
