@@ -22,6 +22,7 @@ from scripts import nginxconf
 from scripts.pgcluster import free_port
 from scripts.stack import invoking_account
 from server.config import Config
+from tests import dockerfile
 from tests.compose import compose_config, tool
 
 REPO = Path(__file__).resolve().parent.parent
@@ -546,3 +547,30 @@ def test_the_workflow_runs_the_readme_commands_and_the_shared_smoke_script() -> 
         "docker exec -i db psql -U postgres images_db < backups/"
         in (REPO / "README.md").read_text()
     )
+
+
+def test_the_build_context_leaves_out_local_and_heavy_folders() -> None:
+    """What .dockerignore keeps out of `docker build`'s context, read by Docker's rules."""
+    rules = dockerfile.ignore_rules(REPO)
+    for path in (
+        "node_modules/x/index.js",
+        "docs/BENCHMARKS.md",
+        "bench/load.py",
+        "data/images/a.png",
+        ".data/nginx/x",
+        ".venv/bin/python",
+        "backups/images_db_x.sql",
+        ".git/HEAD",
+        "server/__pycache__/app.cpython-312.pyc",
+        ".env",
+    ):
+        assert dockerfile.is_ignored(path, rules), path
+    for path in ("server/app.py", "locale/ru.csv", "nginx/nginx.conf", "static/css/site.css"):
+        assert not dockerfile.is_ignored(path, rules), path
+
+
+def test_the_template_states_the_backends_ping_interval() -> None:
+    from server.app import WEBSOCKET_PING_SECONDS
+
+    stated = re.search(r"pings every (\d+) s", nginxconf.TEMPLATE_PATH.read_text())
+    assert stated is not None and int(stated[1]) == WEBSOCKET_PING_SECONDS
