@@ -5,7 +5,7 @@
   --pwfile=<password>`, `host all all all scram-sha-256` appended to pg_hba.conf (the auth
   `postgres -C password_encryption` names), listen_addresses='*' (the image edits its sample
   config), a socket-only server to `CREATE DATABASE $POSTGRES_DB`; then `postgres` as
-  `postgres`. This machine's PostgreSQL 15 stands in for the image's 16, and C.UTF-8 for its
+  `postgres`. This machine's PostgreSQL (15 here) stands in for the image's 16, and C.UTF-8 for its
   en_US.utf8 locale, and this machine's postgres account for the image's uid 999.
 - `nginx:*` (the official image's /docker-entrypoint.sh): every executable `*.sh` in
   /docker-entrypoint.d/ in version order, the image's own 20-envsubst-on-templates.sh among
@@ -46,7 +46,12 @@ from tests.emulation import (
 )
 
 STANDARD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-PG_BIN = "/usr/lib/postgresql/15/bin"
+# The newest PostgreSQL server installed the Debian way (15 on our machines).
+PG_BIN = max(
+    (str(p) for p in Path("/usr/lib/postgresql").glob("*/bin") if p.parent.name.isdigit()),
+    key=lambda path: int(Path(path).parent.name),
+    default="/usr/lib/postgresql/15/bin",
+)
 
 # Per base image: the environment its ENV lines give, the folders it owns (fresh here), its user.
 IMAGES: dict[str, dict[str, Any]] = {
