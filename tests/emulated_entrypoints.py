@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import re
 import shlex
+import sys
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tests.emulation import Container, EmulationError, python_wrapper
+from tests.emulation import VENV, Container, EmulationError, python_wrapper
 
 if TYPE_CHECKING:
     from tests.emulated_images import EmulatedStack
@@ -180,11 +182,17 @@ def render_templates(stack: EmulatedStack, nginx: Container) -> None:
 def built_entrypoint(stack: EmulatedStack, container: Container) -> None:
     wrapper = shlex.quote(f"{container.root}/.emulation/bin/python")
     text = shlex.quote(python_wrapper())
+    # The suite's virtualenv is bound at a fixed place: where it really lives (a clone under
+    # /tmp, say) may be hidden by the container's own /tmp, or unreadable by its user.
+    venv = shlex.quote(f"{container.root}{VENV}")
+    prefix = shlex.quote(str(Path(sys.prefix).resolve()))
     stack.ns.must(
         [
             "sh",
             "-c",
-            f"mkdir -p $(dirname {wrapper}) && printf %s {text} > {wrapper} && chmod 755 {wrapper}",
+            f"mkdir -p $(dirname {wrapper}) {venv} && mount --bind {prefix} {venv}"
+            f" && mount -o remount,bind,ro {venv}"
+            f" && printf %s {text} > {wrapper} && chmod 755 {wrapper}",
         ],
         "the python stand-in",
     )

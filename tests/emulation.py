@@ -28,7 +28,6 @@ import os
 import shlex
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -249,7 +248,11 @@ def duration(value: str | None, default: float) -> float:
     return total
 
 
+# Where a container sees the suite's virtualenv (bound read-only by the python entrypoint).
+VENV = "/.emulation/venv"
+
+
 def python_wrapper() -> str:
     """/.emulation/bin/python: the suite's virtualenv Python stands in for the image's, which
     pip-installed requirements.txt (only the Docker workflow runs that install)."""
-    return f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n'
+    return f'#!/bin/sh\nexec {VENV}/bin/python "$@"\n'
