@@ -279,6 +279,13 @@ def test_one_address_may_hold_only_so_many_live_sockets(front: str) -> None:
         time.sleep(0.1)
 
 
+def test_nginx_redirects_never_repeat_the_clients_host(front: str) -> None:
+    """Failed before: `Location: http://<the Host header>/static/js/`."""
+    response = httpx.get(f"{front}/static/js", headers={"Host": "evil.example"})
+    assert response.status_code == 301
+    assert response.headers["location"] == "/static/js/"
+
+
 @pytest.mark.parametrize("path", ["/upload", "/delete"])
 def test_nginx_never_redirects_with_the_query_itself(front: str, path: str) -> None:
     """Failed before: nginx answered /upload?<4 KB> and /delete?<4 KB> with its own 301,
