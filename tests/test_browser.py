@@ -344,6 +344,7 @@ def test_files_the_page_refuses_are_never_sent(context: BrowserContext, site: St
                 "buffer": b"\0" * (Config.from_env({}).max_upload_bytes + 1),
             },
         ],
+        timeout=30_000,  # 5 MB through Playwright's pipe: slow on a loaded machine, not a bug
     )
     expect(upload_item(page, "notes.txt").locator(".upload-message")).to_have_text(
         "Only .jpg, .jpeg, .png and .gif files are accepted."

@@ -20,16 +20,19 @@ const itemTemplate = document.getElementById("upload-item-template");
 function addItem(file) {
   const item = itemTemplate.content.firstElementChild.cloneNode(true);
   item.querySelector(".upload-name").textContent = file.name;
-  // A preview straight from the file while it uploads (an object URL: CSP allows blob:);
-  // a file the browser cannot draw just leaves the square empty.
+  list.prepend(item);
+  return item;
+}
+
+// A preview straight from the file while it uploads (an object URL: CSP allows blob:); a
+// file the browser cannot draw just leaves the square empty.
+function showPreview(item, file) {
   const preview = item.querySelector(".upload-thumb img");
   const objectUrl = URL.createObjectURL(file);
   const release = () => URL.revokeObjectURL(objectUrl);
   preview.addEventListener("load", release, { once: true });
   preview.addEventListener("error", release, { once: true });
   preview.src = objectUrl;
-  list.prepend(item);
-  return item;
 }
 
 function fail(item, message) {
@@ -81,6 +84,7 @@ function uploadOne(file) {
     fail(item, t("The file is {size} MB; the limit is {limit} MB.", { size, limit: LIMIT_MB }));
     return;
   }
+  showPreview(item, file); // only for a file that is going to be sent
   const data = new FormData();
   data.append("file", file, file.name);
   const xhr = new XMLHttpRequest();
