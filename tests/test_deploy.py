@@ -146,6 +146,15 @@ def test_compose_takes_settings_from_the_environment(tmp_path: Path) -> None:
     assert model["services"]["db"]["environment"]["POSTGRES_PASSWORD"] == password
 
 
+def test_compose_passes_the_security_settings_on(tmp_path: Path) -> None:
+    """Failed before: ALLOWED_HOSTS in .env never reached the backend under Compose."""
+    model = compose_config(
+        tmp_path, "docker-compose.yml", ALLOWED_HOSTS="pics.example", NGINX_WS_PER_IP="7"
+    )
+    assert model["services"]["backend"]["environment"]["ALLOWED_HOSTS"] == "pics.example"
+    assert model["services"]["nginx"]["environment"]["NGINX_WS_PER_IP"] == "7"
+
+
 def test_backup_compose_adds_a_scheduled_backup(backup_compose: dict[str, Any]) -> None:
     services = backup_compose["services"]
     assert set(services) == {"db", "backend", "nginx", "backup"}
