@@ -1,4 +1,5 @@
-"""`/ws`: pushes image.created / image.deleted / resync events to one browser tab."""
+"""`/ws`: pushes image.created / image.updated / image.deleted / resync events to one browser
+tab."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def encode_event(event: ImageEvent, base_url: str, can_delete: bool) -> str:
     """The JSON text one kind of viewer receives; memoised, since hundreds of sockets in a
     process share a handful of variants (site address x may-delete) of each event."""
     message: dict[str, Any] = {"type": event.kind}
-    if event.kind == "image.created" and event.image is not None:
+    if event.kind in ("image.created", "image.updated") and event.image is not None:
         message["image"] = image_json(event.image, base_url, can_delete)
     elif event.kind == "image.deleted":
         message["id"] = event.image_id

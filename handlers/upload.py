@@ -72,8 +72,8 @@ class UploadHandler(BaseHandler):
         request = self.request
         chunks, self._chunks = self._chunks, []
         try:
-            # CPU work like Pillow's (copying megabytes): on the same low-priority threads.
-            arguments, files = await self.image_workers.run(
+            # CPU work (copying megabytes), on low-priority threads of this process.
+            arguments, files = await self.image_workers.run_in_thread(
                 parse_form, request.headers.get("Content-Type", ""), chunks, request.headers
             )
         except HTTPInputError as exc:

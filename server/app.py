@@ -125,7 +125,10 @@ async def serve(config: Config) -> None:
     lag.start()
     image_workers = ImageWorkers()
     integrity_check: asyncio.Task[None] | None = None
+    gallery: Gallery | None = None
     try:
+        # Before taking requests, so the first upload does not pay the processes' start.
+        await image_workers.start()
         await migrate(pool)
         # Report-only, in the background: a large gallery must not hold up the start.
         integrity_check = asyncio.create_task(
@@ -158,6 +161,9 @@ async def serve(config: Config) -> None:
         except TimeoutError:
             logger.warning("connections still open after {}s; closing", SHUTDOWN_GRACE_SECONDS)
     finally:
+        if gallery is not None:
+            # Thumbnails in the making: let them finish (a kill leaves them to the backfill).
+            await gallery.settle(SHUTDOWN_GRACE_SECONDS)
         if integrity_check is not None:
             integrity_check.cancel()
             await asyncio.gather(integrity_check, return_exceptions=True)

@@ -70,7 +70,7 @@ async def _thumbnail_one(
         return
     await asyncio.to_thread(store.write_thumbnails, image.filename, thumbnails)
     first = thumbnails[0]
-    if await repository.set_thumbnail(pool, image.id, first.width, first.height):
+    if await repository.set_thumbnail(pool, image.id, first.width, first.height) is not None:
         result.made += 1
     else:  # deleted while we worked: its thumbnails must not outlive it
         await asyncio.to_thread(store.delete_thumbnails, image.filename)

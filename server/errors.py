@@ -19,6 +19,11 @@ class ImageHostingError(Exception):
         self.message = self.template.format(**params) if params else self.template
         super().__init__(self.message)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised in an image worker process and re-raised here: keep the template and its
+        # fields (the default would keep only the English text, untranslatable).
+        return _rebuild, (type(self), self.template, self.params)
+
     def render(self, translate: Callable[[str], str]) -> str:
         text = translate(self.template)
         return text.format(**self.params) if self.params else text
@@ -66,3 +71,7 @@ class NotAllowed(ImageHostingError):
 
 class ServiceUnavailable(ImageHostingError):
     default_message = "The service is temporarily unavailable. Please try again in a moment."
+
+
+def _rebuild(cls: type[ImageHostingError], template: str, params: dict[str, Any]) -> Exception:
+    return cls(template, **params)

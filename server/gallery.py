@@ -25,10 +25,8 @@ from server.models import (
     PER_PAGE,
     GalleryPage,
     Image,
-    ImageInfo,
     IncomingFile,
     NewImage,
-    Thumbnail,
     Viewer,
 )
 from server.storage import ImageStore
@@ -106,8 +104,9 @@ class Gallery:
         self.max_upload_bytes = max_upload_bytes
         self.max_image_pixels = max_image_pixels
         self.strip_location = strip_location
-        # Pillow work: on the app's low-priority threads (server/workers.py).
-        self._pillow = image_workers.run
+        # Pillow work: in the app's image worker processes (server/workers.py).
+        self._workers = image_workers
+        self._thumbnailing: set[asyncio.Task[None]] = set()
 
     @property
     def upload_limit_mb(self) -> str:
@@ -115,14 +114,21 @@ class Gallery:
         return f"{self.max_upload_bytes / MIB:g}"
 
     async def upload(self, files: list[IncomingFile], owner_hash: str) -> Image:
-        """Validate, store and record one image; on any failure nothing is left behind."""
+        """Validate, store and record one image; on any failure nothing is left behind.
+
+        Returns once the image is stored and its row committed; its thumbnails are made
+        afterwards (`_add_thumbnails`): until they exist the gallery shows the original, and
+        an `image.updated` event tells every page when they do."""
         incoming = self._single_file(files)
         name = clean_original_name(incoming.name)
         if not formats.is_accepted_name(name):
             raise UnsupportedImage("Only .jpg, .jpeg, .png and .gif files are accepted.")
-        info, thumbs, body = await self._pillow(self._process, incoming.body)
+        info, stripped = await self._workers.run(
+            imaging.prepare_upload, incoming.body, self.max_image_pixels, self.strip_location
+        )
+        body = incoming.body if stripped is None else stripped
         filename = self.store.new_filename(info.extension)
-        await asyncio.to_thread(self.store.write_upload, filename, body, thumbs)
+        await asyncio.to_thread(self.store.write_upload, filename, body, [])
         try:
             image = await repository.insert_image(
                 self.pool,
@@ -134,30 +140,39 @@ class Gallery:
                     height=info.height,
                     format=info.format,
                     owner_hash=owner_hash,
-                    thumb_width=thumbs[0].width if thumbs else None,
-                    thumb_height=thumbs[0].height if thumbs else None,
                 ),
             )
         except BaseException:
             await asyncio.to_thread(self.store.delete, filename)
             raise
         logger.info("stored image {} ({} bytes) as {}", image.id, image.size, filename)
+        task = asyncio.create_task(self._add_thumbnails(image, body), name=f"thumbs-{image.id}")
+        self._thumbnailing.add(task)
+        task.add_done_callback(self._thumbnailing.discard)
         return image
 
-    def _process(self, data: bytes) -> tuple[ImageInfo, list[Thumbnail], bytes]:
-        """All the Pillow work of one upload, in one trip to a worker thread: verify, make
-        thumbnails, strip the location. Returns what to store."""
-        info = imaging.identify(data, self.max_image_pixels)
+    async def _add_thumbnails(self, image: Image, body: bytes) -> None:
+        """Make, store and record an upload's thumbnails. Failing here loses nothing: the
+        image stays without thumbnails (the gallery shows the original) until `python -m
+        server thumbnails` makes them, as it does for a process that died before this ran."""
         try:
-            thumbs = make_thumbnails(data)
+            thumbs = await self._workers.run(make_thumbnails, body)
+            await asyncio.to_thread(self.store.write_thumbnails, image.filename, thumbs)
+            recorded = await repository.set_thumbnail(
+                self.pool, image.id, thumbs[0].width, thumbs[0].height
+            )
+            if recorded is None:
+                # Deleted while we worked: its delete removed the files that existed then,
+                # and the thumbnails just written must not outlive it.
+                await asyncio.to_thread(self.store.delete_thumbnails, image.filename)
         except Exception:
-            # Pillow has just decoded the image, so this is our bug, not the visitor's: store
-            # it without thumbnails (the gallery shows the original; the backfill retries).
-            logger.exception("could not make thumbnails; storing the image without them")
-            thumbs = []
-        if self.strip_location:
-            data = imaging.strip_location(data, info.format)
-        return info, thumbs, data
+            logger.exception("could not make the thumbnails of image {}", image.id)
+
+    async def settle(self, timeout: float | None = None) -> None:
+        """Wait for the thumbnails in the making (at shutdown; in tests)."""
+        pending = set(self._thumbnailing)
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
 
     def _single_file(self, files: list[IncomingFile]) -> IncomingFile:
         if not files:

@@ -168,3 +168,15 @@ def strip_location(data: bytes, fmt: str) -> bytes:
     if fmt == "PNG" and data.startswith(_PNG_SIGNATURE):
         return _png_without_location(data)
     return data
+
+
+def prepare_upload(data: bytes, max_pixels: int, strip: bool) -> tuple[ImageInfo, bytes | None]:
+    """An upload's whole check in one call (one trip to an image worker process): verify it,
+    and strip its location when `strip`. The bytes to store come back only when stripping
+    changed them (None: store `data` as sent), so the common case copies nothing back."""
+    info = identify(data, max_pixels)
+    if strip:
+        stripped = strip_location(data, info.format)
+        if stripped is not data:
+            return info, stripped
+    return info, None

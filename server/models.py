@@ -147,7 +147,8 @@ class Viewer:
 class ImageEvent:
     """A change announced by PostgreSQL to every backend process.
 
-    kind is "image.created" (with `image`) or "image.deleted" (with `image_id`);
+    kind is "image.created" or "image.updated" (its thumbnails arrived; with `image`), or
+    "image.deleted" (with `image_id`);
     "resync" tells clients that events may have been missed.
     """
 

@@ -145,14 +145,22 @@ async def list_page(pool: AsyncConnectionPool, limit: int, offset: int) -> tuple
         return rows[0][0], [image for _total, image in rows]
 
 
-async def set_thumbnail(pool: AsyncConnectionPool, image_id: int, width: int, height: int) -> bool:
-    """Record that an image's thumbnails exist; False when the image is gone."""
-    async with _connection(pool) as conn:
-        cur = await conn.execute(
-            "UPDATE images SET thumb_width = %s, thumb_height = %s WHERE id = %s",
+async def set_thumbnail(
+    pool: AsyncConnectionPool, image_id: int, width: int, height: int
+) -> Image | None:
+    """Record that an image's thumbnails exist, announced as `image.updated`; None when the
+    image is gone. (The row lock orders this against a concurrent delete.)"""
+    async with _connection(pool) as conn, conn.transaction():
+        cur = conn.cursor(row_factory=class_row(Image))
+        await cur.execute(
+            "UPDATE images SET thumb_width = %s, thumb_height = %s WHERE id = %s"
+            f" RETURNING {_IMAGE_COLUMNS}",
             (width, height, image_id),
         )
-        return cur.rowcount == 1
+        image = await cur.fetchone()
+        if image is not None:
+            await _notify(conn, ImageEvent("image.updated", image=image))
+        return image
 
 
 async def images_after(pool: AsyncConnectionPool, after_id: int, limit: int) -> list[Image]:

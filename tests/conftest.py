@@ -158,7 +158,7 @@ def chromium() -> Iterator[Chromium]:
 
 @pytest.fixture(scope="session")
 def image_workers() -> Iterator[ImageWorkers]:
-    workers = ImageWorkers(threads=2)
+    workers = ImageWorkers(processes=2)
     yield workers
     workers.shutdown()
 
@@ -172,11 +172,13 @@ def store(tmp_path: Path) -> LocalImageStore:
 
 
 @pytest.fixture
-def gallery(
+async def gallery(
     pool: AsyncConnectionPool, store: LocalImageStore, image_workers: ImageWorkers
-) -> Gallery:
+) -> AsyncIterator[Gallery]:
     """The use cases on an empty database and an empty images folder, default settings."""
-    return Gallery.from_config(Config.from_env({}), pool, store, image_workers)
+    gallery = Gallery.from_config(Config.from_env({}), pool, store, image_workers)
+    yield gallery
+    await gallery.settle()  # no thumbnail task outlives its test (and its pool)
 
 
 @pytest.fixture(scope="session")

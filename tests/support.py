@@ -9,6 +9,7 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -203,11 +204,30 @@ class Browser(httpx.Client):
         accept: str = "application/json",
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        return self.post(
+        """POST one file; a JSON answer of 201 returns once the image's thumbnails exist (the
+        upload answers first and makes them afterwards), as most tests expect."""
+        response = self.post(
             "/upload/",
             files={"file": (name, data, "application/octet-stream")},
             headers={"X-XSRFToken": self.xsrf, "Accept": accept, **(headers or {})},
         )
+        if response.status_code == 201 and "json" in response.headers["Content-Type"]:
+            self.wait_for_thumbnails(response.json()["id"])
+        return response
+
+    def wait_for_thumbnails(self, image_id: int, timeout: float = 30) -> dict[str, Any]:
+        """The image object once it has thumbnails (or once the image is gone: {})."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.get(f"/view/{image_id}", headers={"Accept": "application/json"})
+            if got.status_code == 404:
+                return {}
+            got.raise_for_status()
+            if got.json()["thumb_url"] is not None:
+                return dict(got.json())
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"image {image_id} got no thumbnails in {timeout} s")
+            time.sleep(0.05)
 
     def remove(self, image_id: int) -> httpx.Response:
         return self.delete(

@@ -5,10 +5,12 @@ picker, drop, paste, progress and error paths."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import psycopg
 import pytest
 from playwright.sync_api import Browser as Chromium
 from playwright.sync_api import (
@@ -35,6 +37,7 @@ from tests.browser_helpers import (
 )
 from tests.images import make_image, make_noise_jpeg
 from tests.support import Stack, stored_files
+from tests.test_storage_http import run_server_command
 
 expect.set_options(timeout=TIMEOUT_MS)
 
@@ -117,6 +120,7 @@ def test_upload_see_the_tile_open_it_copy_the_link_and_delete_it(
     url = expect_uploaded(page, "Holiday <photo>.png")
     assert url.startswith(site.url + "/images/")
     assert site.rows() == 1
+    wait_for_thumbnails(site)  # made after the answer
     assert site.files() == stored_files(url.rsplit("/", 1)[1])
 
     page.goto("/images/")
@@ -239,13 +243,56 @@ def test_a_live_tile_is_the_markup_a_reload_renders(context: BrowserContext, sit
     gallery.goto("/images/")
     expect_live(gallery)
     uploader.goto("/upload/")
-    fetch_upload(uploader, make_image("PNG", (400, 300)), "mine <b>.png")
+    image = fetch_upload(uploader, make_image("PNG", (400, 300)), "mine <b>.png")
     tile = gallery.locator("#gallery-grid .tile")
     expect(tile).to_have_count(1)
+    # It arrives showing the original; image.updated brings the thumbnail a moment later.
+    stem = image["filename"].split(".")[0]
+    expect(tile.locator("img")).to_have_attribute("src", f"/images/thumbs/{stem}-320.webp")
     live = tile.evaluate("(tile) => tile.outerHTML")
     gallery.reload()
     expect_live(gallery)
     assert tile.evaluate("(tile) => tile.outerHTML") == live
+
+
+def wait_for_thumbnails(site: Stack) -> None:
+    """Until every image's thumbnails are recorded (they are written before that)."""
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    with psycopg.connect(site.database_url, autocommit=True) as conn:
+        while conn.execute("SELECT 1 FROM images WHERE thumb_width IS NULL").fetchone():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+
+def test_a_live_tile_shows_the_original_until_its_thumbnails_arrive(
+    context: BrowserContext, site: Stack
+) -> None:
+    """Thumbnails are made after the upload answers, or by `python -m server thumbnails` for
+    an image whose process died first: until then the tile shows the original, and the
+    image.updated event switches every open gallery to the thumbnail."""
+    gallery = context.new_page()
+    gallery.goto("/upload/")
+    image = fetch_upload(gallery, make_image("PNG", (400, 300)), "late.png")
+    wait_for_thumbnails(site)
+    # As if its process had died before making them: no thumbnail files, none recorded.
+    for name in stored_files(image["filename"]) - {image["filename"]}:
+        site.lose(name)
+    with psycopg.connect(site.database_url) as conn:
+        conn.execute("UPDATE images SET thumb_width = NULL, thumb_height = NULL")
+    gallery.goto("/images/")
+    expect_live(gallery)
+    img = gallery.locator("#gallery-grid .tile img")
+    expect(img).to_have_attribute("src", f"/images/{image['filename']}")
+    expect(img).to_have_js_property("naturalWidth", 400)  # nginx serves the original
+    done = run_server_command(site, "thumbnails")
+    assert done.returncode == 0, done.stderr
+    stem = image["filename"].split(".")[0]
+    expect(img).to_have_attribute("src", f"/images/thumbs/{stem}-320.webp")
+    expect(img).to_have_js_property("naturalWidth", 320)
+    live = gallery.locator("#gallery-grid .tile").evaluate("(tile) => tile.outerHTML")
+    gallery.reload()
+    expect_live(gallery)
+    assert gallery.locator("#gallery-grid .tile").evaluate("(tile) => tile.outerHTML") == live
 
 
 def test_the_progress_bar_moves_during_a_throttled_upload(

@@ -32,9 +32,10 @@ async def test_upload_stores_file_and_row(gallery: Gallery) -> None:
     data = make_image("JPEG")
     image = await gallery.upload([IncomingFile("Holiday.JPG", data)], OWNER)
     assert image.original_name == "Holiday.JPG"
-    assert files_in(gallery.store.root) == sorted(stored_files(image.filename))
     assert gallery.store.path(image.filename).read_bytes() == data
     assert (await gallery.get(image.id)) == image
+    await gallery.settle()
+    assert files_in(gallery.store.root) == sorted(stored_files(image.filename))
 
 
 @pytest.mark.parametrize(
@@ -104,6 +105,7 @@ async def test_delete_rules(gallery: Gallery, pool: AsyncConnectionPool) -> None
     with pytest.raises(NotAllowed):
         await gallery.delete(image.id, Viewer())
     await gallery.delete(image.id, Viewer(owner_hash=OWNER))
+    await gallery.settle()  # its thumbnails may have been in the making
     assert files_in(gallery.store.root) == []
     with pytest.raises(ImageNotFound):
         await gallery.delete(image.id, Viewer(owner_hash=OWNER))

@@ -25,16 +25,20 @@ OWNER = "b" * 64
 REPO = Path(__file__).resolve().parent.parent
 
 
-async def test_an_upload_stores_webp_thumbnails_and_records_their_size(gallery: Gallery) -> None:
+async def test_an_upload_returns_first_and_its_thumbnails_follow(gallery: Gallery) -> None:
     image = await gallery.upload([IncomingFile("photo.jpg", make_photo(1600, 1200))], OWNER)
-    assert (image.thumb_width, image.thumb_height) == (320, 240)
+    # Stored and recorded; the thumbnails are not made yet (the gallery shows the original).
+    assert not image.has_thumbnail
+    assert files_in(gallery.store.root) == [image.filename]
+    assert await gallery.get(image.id) == image
+    await gallery.settle()
     assert files_in(gallery.store.root) == sorted(stored_files(image.filename))
     for side in THUMB_SIDES:
         with PILImage.open(gallery.store.root / thumb_name(image.filename, side)) as img:
             assert img.format == "WEBP" and max(img.size) == side
-    assert await gallery.get(image.id) == image
-    listed = (await gallery.page(1)).images
-    assert listed == [image]
+    recorded = await gallery.get(image.id)
+    assert (recorded.thumb_width, recorded.thumb_height) == (320, 240)
+    assert (await gallery.page(1)).images == [recorded]
 
 
 async def test_a_failing_insert_leaves_no_thumbnail(
@@ -46,7 +50,7 @@ async def test_a_failing_insert_leaves_no_thumbnail(
     assert files_in(gallery.store.root) == []
 
 
-async def test_a_thumbnail_that_cannot_be_written_undoes_the_upload(
+async def test_thumbnails_that_cannot_be_written_leave_the_image_to_the_backfill(
     gallery: Gallery, pool: AsyncConnectionPool
 ) -> None:
     # A folder where the 2x thumbnail must go: renaming it into place fails.
@@ -54,17 +58,32 @@ async def test_a_thumbnail_that_cannot_be_written_undoes_the_upload(
     gallery.store.new_filename = lambda ext: name  # type: ignore[method-assign]
     blocker = gallery.store.thumb_path(name, THUMB_SIDES[1])
     blocker.mkdir()
-    with pytest.raises(OSError):
-        await gallery.upload([IncomingFile("a.png", make_image("PNG", (900, 700)))], OWNER)
+    image = await gallery.upload([IncomingFile("a.png", make_image("PNG", (900, 700)))], OWNER)
+    await gallery.settle()
     blocker.rmdir()
-    assert files_in(gallery.store.root) == []
-    assert await repository.count_images(pool) == 0
+    # The image is kept, shown as the original; no half set of thumbnails.
+    assert files_in(gallery.store.root) == [name]
+    assert not (await gallery.get(image.id)).has_thumbnail
+    assert (await backfill(pool, gallery.store)).made == 1
+    assert files_in(gallery.store.root) == sorted(stored_files(name))
 
 
 async def test_delete_removes_the_thumbnails(gallery: Gallery) -> None:
     image = await gallery.upload([IncomingFile("a.gif", make_image("GIF", (500, 400)))], OWNER)
+    await gallery.settle()
     await gallery.delete(image.id, Viewer(owner_hash=OWNER))
     assert files_in(gallery.store.root) == []
+
+
+async def test_an_image_deleted_before_its_thumbnails_leaves_none_behind(
+    gallery: Gallery, pool: AsyncConnectionPool
+) -> None:
+    image = await gallery.upload([IncomingFile("a.jpg", make_photo(1200, 900))], OWNER)
+    # The thumbnails are being made in a worker process while the image goes.
+    await gallery.delete(image.id, Viewer(owner_hash=OWNER))
+    await gallery.settle()
+    assert files_in(gallery.store.root) == []
+    assert await repository.count_images(pool) == 0
 
 
 async def make_unthumbnailed(gallery: Gallery, pool: AsyncConnectionPool, count: int) -> list[int]:
@@ -72,6 +91,7 @@ async def make_unthumbnailed(gallery: Gallery, pool: AsyncConnectionPool, count:
     ids = []
     for n in range(count):
         image = await gallery.upload([IncomingFile(f"{n}.jpg", make_photo(900, 600, n))], OWNER)
+        await gallery.settle()
         gallery.store.delete_thumbnails(image.filename)
         ids.append(image.id)
     async with pool.connection() as conn:
@@ -85,6 +105,8 @@ async def test_backfill_makes_missing_thumbnails_and_skips_what_it_cannot(
     ids = await make_unthumbnailed(gallery, pool, 4)
     # One row keeps its size but lost a file; one image has no file at all.
     kept = await gallery.upload([IncomingFile("k.png", make_image("PNG", (700, 350)))], OWNER)
+    await gallery.settle()
+    kept = await gallery.get(kept.id)
     gallery.store.thumb_path(kept.filename, THUMB_SIDES[1]).unlink()
     lost = await repository.get_image(pool, ids[0])
     assert lost is not None

@@ -88,7 +88,8 @@ def test_home_uploads_on_drop_and_offers_every_share_code(
     expect(item.locator(".upload-message")).to_have_text(
         f"Uploaded ({len(photo) / 1048576:.1f} MB)"  # MB above one MB, never "1,367.2 KB"
     )
-    expect(item.locator(".upload-thumb img")).to_have_attribute("src", image["thumb_url"])
+    # The answer comes before the thumbnails exist: the preview is the original.
+    expect(item.locator(".upload-thumb img")).to_have_attribute("src", image["url"])
     expect(item.locator(".upload-view")).to_have_attribute("href", f"/view/{image['id']}")
 
     url = image["url"]

@@ -61,6 +61,7 @@ def old_file(path: Path, data: bytes) -> Path:
 
 async def upload(gallery: Gallery, name: str = "a.png") -> tuple[int, str]:
     image = await gallery.upload([IncomingFile(name, make_image())], OWNER)
+    await gallery.settle()
     return image.id, image.filename
 
 

@@ -67,6 +67,12 @@ async def test_uploads_and_deletes_reach_sockets_on_every_backend_within_a_secon
             assert created["image"]["id"] == image["id"]
             assert created["image"]["url"] == image["url"]
             assert created["image"]["can_delete"] is False  # these sockets have no owner cookie
+            # The thumbnails are made after the answer; their arrival is an event too.
+            assert created["image"]["thumb_url"] is None
+            updated = await receive(ws, "image.updated")
+            assert updated["image"]["id"] == image["id"]
+            assert updated["image"]["thumb_url"].endswith("-320.webp")
+            assert updated["image"]["can_delete"] is False
 
         assert (await asyncio.to_thread(browser.remove, image["id"])).status_code == 204
         for ws in sockets.values():

@@ -149,11 +149,12 @@ async def test_far_pages_are_read_from_the_oldest_end(pool: AsyncConnectionPool)
 async def test_set_thumbnail_and_walking_every_row(pool: AsyncConnectionPool) -> None:
     images = [await repository.insert_image(pool, new_row(n)) for n in range(5)]
     assert images[0].has_thumbnail is False
-    assert await repository.set_thumbnail(pool, images[1].id, 320, 240) is True
+    updated = await repository.set_thumbnail(pool, images[1].id, 320, 240)
     got = await repository.get_image(pool, images[1].id)
     assert got is not None and (got.thumb_width, got.thumb_height) == (320, 240)
+    assert updated == got
     await repository.delete_image(pool, images[2].id)
-    assert await repository.set_thumbnail(pool, images[2].id, 320, 240) is False
+    assert await repository.set_thumbnail(pool, images[2].id, 320, 240) is None
     walked = await repository.images_after(pool, 0, 2)
     walked += await repository.images_after(pool, walked[-1].id, 10)
     assert [i.id for i in walked] == [images[n].id for n in (0, 1, 3, 4)]

@@ -59,7 +59,8 @@ def test_a_missing_image_is_a_404_the_gallery_survives_and_check_repair_settles_
 def test_lost_thumbnails_are_made_again_by_the_thumbnails_command(
     site: Stack, browser: Browser
 ) -> None:
-    image = browser.upload("photo.png", make_image(size=(900, 600))).json()
+    uploaded = browser.upload("photo.png", make_image(size=(900, 600))).json()
+    image = browser.wait_for_thumbnails(uploaded["id"])
     thumbnails = [thumb_name(image["filename"], side) for side in THUMB_SIDES]
     for name in thumbnails:
         site.lose(name)

@@ -1,5 +1,5 @@
-"""Thumbnails over real HTTP: made on upload, served by nginx like the originals, shown by
-the gallery (1x/2x, lazy, sized), gone with their image; a page of photos stays light."""
+"""Thumbnails over real HTTP: made right after an upload, served by nginx like the originals,
+shown by the gallery (1x/2x, lazy, sized), gone with their image; a page of photos stays light."""
 
 from __future__ import annotations
 
@@ -25,7 +25,9 @@ def test_an_upload_has_thumbnails_that_nginx_serves_as_immutable_webp(
 ) -> None:
     response = browser.upload("holiday.jpg", make_photo(1600, 1000))
     assert response.status_code == 201, response.text
-    image = response.json()
+    # The answer comes before the thumbnails (the helper waited for them afterwards).
+    assert response.json()["thumb_url"] is None
+    image = browser.wait_for_thumbnails(response.json()["id"])
     stem = image["filename"].split(".")[0]
     assert image["thumb_url"] == f"{site.url}/images/thumbs/{stem}-320.webp"
     assert image["thumb_2x_url"] == f"{site.url}/images/thumbs/{stem}-640.webp"
@@ -61,7 +63,9 @@ def test_only_generated_thumbnail_names_are_served(site: Stack, browser: Browser
 
 
 def test_deleting_an_image_deletes_its_thumbnails(site: Stack, browser: Browser) -> None:
-    image = browser.upload("a.gif", make_image("GIF", (600, 300))).json()
+    image = browser.wait_for_thumbnails(
+        browser.upload("a.gif", make_image("GIF", (600, 300))).json()["id"]
+    )
     assert browser.remove(image["id"]).status_code == 204
     assert site.files() == set()
     assert httpx.get(image["thumb_url"]).status_code == 404

@@ -1,6 +1,7 @@
 // The live gallery: listens on /ws and keeps the current page exactly what a reload would show.
 //
-// Page 1 inserts new images straight from the event. Any change that shifts images across
+// Page 1 inserts new images straight from the event; a tile shows the original until the
+// image's thumbnails arrive (image.updated). Any change that shifts images across
 // page boundaries (a delete, or an upload while on a later page) refetches this page once
 // as JSON. Events carry ids, so duplicates and out-of-order delivery are harmless.
 import { errorMessage, formatSize, localizeTimes, t } from "./common.js";
@@ -178,6 +179,14 @@ function onCreated(image, total) {
   announce(t("New image: {name}", { name: image.original_name }));
 }
 
+// An image's thumbnails arrived (they are made after the upload answers): its tile, if this
+// page shows it, becomes the one a reload renders. Repeats change nothing.
+function onUpdated(image) {
+  if (deletedIds.has(image.id)) return;
+  const tile = grid.querySelector(`.tile[data-id="${image.id}"]`);
+  if (tile) tile.replaceWith(buildTile(image));
+}
+
 function onDeleted(id, total) {
   const seen = deletedIds.has(id);
   deletedIds.add(id);
@@ -223,6 +232,8 @@ function connect() {
       everConnected = true;
     } else if (event.type === "image.created") {
       onCreated(event.image, event.total);
+    } else if (event.type === "image.updated") {
+      onUpdated(event.image);
     } else if (event.type === "image.deleted") {
       onDeleted(event.id, event.total);
     } else if (event.type === "resync") {
