@@ -180,7 +180,10 @@ class EmulatedStack:
         resolv.write_text(f"nameserver {DNS_ADDRESS}\noptions ndots:0\n")
         mounts = [self._mount(m, service, stage, user) for m in spec.get("volumes", [])]
         if base.startswith("python:"):
-            mounts.append((sys.base_prefix, sys.base_prefix, True))
+            # The interpreter, where the container would not see it: below /root (private)
+            # or /tmp and /run (the container's own). The virtualenv: see built_entrypoint.
+            if Path(sys.base_prefix).parts[1] in ("root", "tmp", "run"):
+                mounts.append((sys.base_prefix, sys.base_prefix, True))
         files = {"/etc/hosts": hosts, "/etc/resolv.conf": resolv}
         script = root_script(root, image["owned"], layer, mounts, files)
         self.ns.must(["sh", "-c", script], f"building {name}'s root")
