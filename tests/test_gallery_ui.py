@@ -88,8 +88,11 @@ def test_home_uploads_on_drop_and_offers_every_share_code(
     expect(item.locator(".upload-message")).to_have_text(
         f"Uploaded ({len(photo) / 1048576:.1f} MB)"  # MB above one MB, never "1,367.2 KB"
     )
-    # The answer comes before the thumbnails exist: the preview is the original.
-    expect(item.locator(".upload-thumb img")).to_have_attribute("src", image["url"])
+    # The answer comes before the thumbnails exist: the preview drawn from the file itself
+    # stays (no second download of the original); a thumbnail replaces it when there is one.
+    preview = item.locator(".upload-thumb img")
+    expect(preview).to_have_attribute("src", re.compile(r"^(blob:|.*/images/thumbs/)"))
+    assert preview.evaluate("(img) => img.complete && img.naturalWidth") > 0
     expect(item.locator(".upload-view")).to_have_attribute("href", f"/view/{image['id']}")
 
     url = image["url"]

@@ -52,8 +52,9 @@ function succeed(item, image) {
   const page = `/view/${image.id}`;
   const thumb = item.querySelector(".upload-thumb");
   thumb.href = page;
-  const img = thumb.querySelector("img");
-  img.src = image.thumb_url || image.url;
+  // Thumbnails are made just after the upload answers: until the server has one, the
+  // preview drawn from the file itself stays (the same picture, already on screen).
+  if (image.thumb_url) thumb.querySelector("img").src = image.thumb_url;
   item.querySelector(".upload-view").href = page;
   for (const row of item.querySelectorAll(".upload-code")) {
     const text = image.codes[row.dataset.code];
