@@ -5,7 +5,7 @@ VENV_PYTHON := $(VENV)/bin/python
 # Records that .venv holds the current requirements; pip runs again only when they change.
 VENV_STAMP := $(VENV)/.requirements-installed
 
-.PHONY: test run check thumbnails lint venv runtime-venv system-deps bench bench-ws bench-load \
+.PHONY: test test-fast run check thumbnails lint venv runtime-venv system-deps bench bench-ws bench-load \
 	seed screenshots
 # Options for `make run` (scripts/local-stack), `make check` and `make thumbnails`:
 #   make run ARGS="--port 8081 --workers 4"      make check ARGS=--repair
@@ -16,6 +16,10 @@ STACK_ENV ?= .data/stack.env
 
 test: system-deps venv node_modules/.installed
 	$(VENV_PYTHON) -m pytest $(PYTEST_ARGS)
+
+# The tier that needs neither nginx nor a browser (PostgreSQL only): well under a minute.
+test-fast: venv
+	$(VENV_PYTHON) -m pytest -m "not stack and not browser and not compose" $(PYTEST_ARGS)
 
 # The native stack, installing what is missing first (system packages, then .venv).
 run:

@@ -1,5 +1,6 @@
-"""Helpers for the backup and integrity tests: a local stack of their own, running the shell
-scripts, and snapshots of everything a backup must bring back (every row, every file's bytes)."""
+"""Helpers for the backup, restore and integrity tests: a local stack of their own, running
+the shell scripts, uploads to back up, and snapshots of everything a backup must bring back
+(every row, every file's bytes)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 
 from scripts.launch import running_stack
 from scripts.pgcluster import find_bin_dir
-from tests.support import Stack
+from tests.images import make_image, make_noise_jpeg
+from tests.support import Browser, Stack
 
 REPO = Path(__file__).resolve().parent.parent
 # Settings the scripts read from the environment; each test passes its own.
@@ -145,3 +148,45 @@ def docker_stand_in(folder: Path, database_url: str, images_dir: Path) -> dict[s
         PGHOST=str(params.get("host", "127.0.0.1")),
         PGPORT=str(params.get("port", "5432")),
     )
+
+
+STAMP = r"\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}"
+
+
+def upload_some(stack: OwnStack) -> list[dict[str, Any]]:
+    """Four images of every format, one deleted again: ids with a gap, names with Unicode."""
+    with Browser(stack.url) as browser:
+        uploaded = []
+        for name, data in [
+            ("холм.png", make_image("PNG", color="navy")),
+            ("beach.JPG", make_image("JPEG", (64, 48), "orange")),
+            ("spin.gif", make_image("GIF", color="lime")),
+            ("gone.png", make_image("PNG", color="red")),
+            ("late night ☾.jpg", make_noise_jpeg(30_000)),
+        ]:
+            response = browser.upload(name, data)
+            assert response.status_code == 201, response.text
+            uploaded.append(response.json())
+        assert browser.remove(uploaded[3]["id"]).status_code == 204
+    return uploaded[:3] + uploaded[4:]
+
+
+def backup(stack: OwnStack, folder: Path, *args: str) -> tuple[Path, Path]:
+    result = run_script("backup.sh", "--dir", str(folder), *args, env=script_env(**stack.env))
+    assert result.returncode == 0, result.stderr
+    dump, archive = (Path(line) for line in result.stdout.splitlines())
+    return dump, archive
+
+
+def originals(snapshot: dict[str, bytes]) -> dict[str, bytes]:
+    """The images of a `files()` snapshot, without thumbnails."""
+    return {name: data for name, data in snapshot.items() if "/" not in name}
+
+
+def served_bytes(stack: OwnStack) -> dict[str, bytes]:
+    """Every image the gallery lists, fetched the way visitors get it: from nginx."""
+    with httpx.Client(base_url=stack.url, timeout=30) as client:
+        listing = client.get("/images/", headers={"Accept": "application/json"}).json()
+        return {
+            i["filename"]: client.get(f"/images/{i['filename']}").content for i in listing["images"]
+        }

@@ -24,6 +24,7 @@ from server.db import make_pool, migrate, open_pool
 from server.gallery import Gallery
 from server.storage import LocalImageStore
 from server.workers import ImageWorkers
+from tests.backup_fixtures import OwnStack, own_stack
 from tests.support import (
     TWO_HOSTS_BUCKET,
     Browser,
@@ -36,6 +37,21 @@ from tests.support import (
     stop_backend,
     wait_until_healthy,
 )
+
+# The tiers (README "Test it"). A test that reaches nginx through one of these fixtures is
+# `stack`, one that drives Chromium is `browser`; tests that start nginx on their own say so
+# with `pytestmark`. `make test-fast` runs the rest: PostgreSQL, the app in process, bare
+# backend processes.
+_STACK_FIXTURES = {"stack", "own_running", "fake_repo", "nginx_without_backend"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & _STACK_FIXTURES:
+            item.add_marker(pytest.mark.stack)
+        if "chromium" in fixtures:
+            item.add_marker(pytest.mark.browser)
 
 
 @pytest.fixture(scope="session")
@@ -99,6 +115,21 @@ def site(request: pytest.FixtureRequest) -> Stack:
     stack: Stack = request.getfixturevalue("stack" if storage == "local" else "s3_stack")
     stack.wipe()
     return stack
+
+
+@pytest.fixture(scope="session")
+def own_running(postgres: PostgresServer) -> Iterator[OwnStack]:
+    """A stack for backups and restores alone: restores replace its whole database under
+    its running backends."""
+    with own_stack(postgres.create_database()) as stack:
+        yield stack
+
+
+@pytest.fixture
+def own(own_running: OwnStack) -> OwnStack:
+    """That stack with no rows and an empty images folder, as after losing the volume."""
+    own_running.wipe()
+    return own_running
 
 
 @pytest.fixture

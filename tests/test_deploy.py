@@ -26,6 +26,9 @@ from server.config import Config
 from tests import dockerfile
 from tests.compose import compose_config, tool
 
+# The Compose files, the Dockerfile and the nginx template they ship (nginx runs: also stack).
+pytestmark = pytest.mark.compose
+
 REPO = Path(__file__).resolve().parent.parent
 IMAGE_NAME = "0123456789abcdef0123456789abcdef"
 
@@ -305,6 +308,7 @@ def native_config(
     )
 
 
+@pytest.mark.stack
 def test_rendered_template_passes_nginx_t(tmp_path: Path, images_dir: Path) -> None:
     main = native_config(tmp_path / "nginx", images_dir, free_port(), free_port())
     site = (tmp_path / "nginx" / "conf.d" / "default.conf").read_text()

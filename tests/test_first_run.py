@@ -18,6 +18,9 @@ import pytest
 from tests.images import make_image
 from tests.support import Browser, Stack
 
+# scripts/local-stack from a fresh clone: it sets up .venv and starts (or refuses) the stack.
+pytestmark = pytest.mark.stack
+
 REPO = Path(__file__).resolve().parent.parent
 # What a fresh clone's environment may carry that would point the scripts elsewhere.
 _STACK_VARIABLES = ("PYTHON", "BASE_PYTHON", "DATABASE_URL", "IMAGES_DIR")

@@ -23,9 +23,11 @@ async def test_a_blocked_loop_shows_in_the_report_and_the_log() -> None:
     finally:
         await monitor.stop()
         logger.remove(sink)
-    assert summary.samples >= 5
+    # Lower bounds hold however loaded the machine is (the loop was blocked for 150 ms at
+    # least); the typical lag is only compared with the stall, never with a fixed time.
+    assert summary.samples >= 2
     assert summary.max_ms >= 120
-    assert summary.p50_ms < 20
+    assert summary.p50_ms < summary.max_ms / 2
     assert any("event loop was blocked for" in m for m in messages)
     assert any(m.startswith("event loop lag: p50") for m in messages)
     assert monitor.report().samples == 0  # counting starts afresh

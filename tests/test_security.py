@@ -16,6 +16,9 @@ from scripts.launch import RunningStack, running_stack
 from tests.images import make_image
 from tests.support import Browser, PostgresServer, Stack
 
+# Stacks of their own (rate limits, an admin password) and the shared one.
+pytestmark = pytest.mark.stack
+
 ADMIN_PASSWORD = "correct horse battery staple"
 API_TOKEN = "token-" + "x" * 40
 JSON = {"Accept": "application/json"}

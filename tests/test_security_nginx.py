@@ -23,6 +23,9 @@ from scripts import nginxconf
 from scripts.pgcluster import free_port
 from scripts.stack import invoking_account
 
+# nginx from the template, in front of stand-in backends.
+pytestmark = pytest.mark.stack
+
 REPO = Path(__file__).resolve().parent.parent
 WS_PER_IP = 3
 HEADERS = (
