@@ -34,7 +34,7 @@ JS_MESSAGES = (
     "An image was deleted.",
     "Could not refresh the gallery: {error}",
     "Uploaded ({size})",
-    "Only .jpg, .jpeg, .png and .gif files are accepted.",
+    "Only {extensions} and {last} files are accepted.",
     "The file is empty.",
     "The file is {size} MB; the limit is {limit} MB.",
     "The upload failed: the connection was lost.",

@@ -46,6 +46,12 @@ def is_accepted_name(name: str) -> bool:
     return name.lower().endswith(ACCEPTED_EXTENSIONS)
 
 
+def accepted_list() -> dict[str, str]:
+    """The accepted extensions for a sentence: {"extensions": ".jpg, .jpeg, .png", "last":
+    ".gif"} (the sentence, in each language, joins them)."""
+    return {"extensions": ", ".join(ACCEPTED_EXTENSIONS[:-1]), "last": ACCEPTED_EXTENSIONS[-1]}
+
+
 def accept_attribute() -> str:
     """The file picker's `accept`: the extensions, then the media types."""
     return ",".join([*ACCEPTED_EXTENSIONS, *MEDIA_TYPE.values()])

@@ -122,7 +122,9 @@ class Gallery:
         incoming = self._single_file(files)
         name = clean_original_name(incoming.name)
         if not formats.is_accepted_name(name):
-            raise UnsupportedImage("Only .jpg, .jpeg, .png and .gif files are accepted.")
+            raise UnsupportedImage(
+                "Only {extensions} and {last} files are accepted.", **formats.accepted_list()
+            )
         info, stripped = await self._workers.run(
             imaging.prepare_upload, incoming.body, self.max_image_pixels, self.strip_location
         )

@@ -1,6 +1,6 @@
 """server/formats.py is the one list of formats and stored names: the copies that cannot
-import it (nginx's template, the backup scripts, the Compose hook for nginx's body cap) are
-checked against it here, and so is what it derives."""
+import it (nginx's templates for local files and object storage, the backup scripts, the
+Compose hook for nginx's body cap) are checked against it here, and so is what it derives."""
 
 from __future__ import annotations
 
@@ -38,6 +38,18 @@ def test_nginx_serves_exactly_the_thumbnail_names() -> None:
     assert served is not None
     assert int(served.group(1)) == formats.NAME_HEX_DIGITS
     assert tuple(int(side) for side in served.group(2).split("|")) == formats.THUMB_SIDES
+
+
+def test_nginx_reads_exactly_the_stored_names_from_object_storage() -> None:
+    text = (REPO / "nginx" / "templates" / "store-s3.server.template").read_text()
+    served = re.search(
+        r'"\^/images/\(\?<image_key>(.*)\|thumbs/\[0-9a-f\]\{(\d+)\}-\(\?:([0-9|]+)\)\\\.webp\)\$"',
+        text,
+    )
+    assert served is not None
+    assert served.group(1) == formats.STORED_NAME_PATTERN
+    assert int(served.group(2)) == formats.NAME_HEX_DIGITS
+    assert tuple(int(side) for side in served.group(3).split("|")) == formats.THUMB_SIDES
 
 
 def test_backups_take_exactly_the_stored_names() -> None:

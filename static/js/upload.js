@@ -70,7 +70,8 @@ function succeed(item, image) {
 function uploadOne(file) {
   const item = addItem(file);
   if (!accepted(file.name)) {
-    fail(item, t("Only .jpg, .jpeg, .png and .gif files are accepted."));
+    const extensions = EXTENSIONS.slice(0, -1).join(", ");
+    fail(item, t("Only {extensions} and {last} files are accepted.", { extensions, last: EXTENSIONS.at(-1) }));
     return;
   }
   if (file.size === 0) {
