@@ -21,7 +21,7 @@ from server.config import Config
 from server.db import make_pool, migrate, open_pool
 from server.errors import ServiceUnavailable
 from server.models import Image
-from server.storage import ImageStore, make_store
+from server.storage import ImageStore, usable_store
 from server.thumbnails import make_thumbnails
 
 BATCH = 500
@@ -102,13 +102,8 @@ async def backfill(
 
 async def run_backfill(config: Config) -> int:
     """`python -m server thumbnails`: the exit code says whether every image has them now."""
-    store = make_store(config)
-    try:
-        usable = await asyncio.to_thread(store.usable)
-    except ServiceUnavailable:
-        usable = False
-    if not usable:
-        logger.error("thumbnails: the images store {} does not exist", store.location)
+    store = await usable_store(config, "thumbnails")
+    if store is None:
         return EXIT_CANNOT_RUN
     pool = make_pool(config)
     try:

@@ -25,7 +25,7 @@ from server.config import Config
 from server.db import make_pool, migrate, open_pool
 from server.errors import ServiceUnavailable
 from server.formats import STORED_NAME_RE, THUMB_NAME_RE, THUMBS_DIR, stored_names_of_stem
-from server.storage import Entry, ImageStore, make_store
+from server.storage import Entry, ImageStore, usable_store
 
 # An upload writes its file (and thumbnails) a moment before it inserts the row, and a temp
 # file lives for the length of one write. Younger files may belong to an upload in flight in
@@ -277,13 +277,8 @@ async def report_at_start(pool: AsyncConnectionPool, store: ImageStore) -> None:
 
 async def run_check(config: Config, *, fix: bool) -> int:
     """`python -m server check [--repair]`: the exit code says whether problems remain."""
-    store = make_store(config)
-    try:
-        usable = await asyncio.to_thread(store.usable)
-    except ServiceUnavailable:
-        usable = False
-    if not usable:
-        logger.error("integrity: the images store {} does not exist", store.location)
+    store = await usable_store(config, "integrity")
+    if store is None:
         return EXIT_CANNOT_CHECK
     pool = make_pool(config)
     try:

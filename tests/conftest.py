@@ -42,7 +42,15 @@ from tests.support import (
 # `stack`, one that drives Chromium is `browser`; tests that start nginx on their own say so
 # with `pytestmark`. `make test-fast` runs the rest: PostgreSQL, the app in process, bare
 # backend processes.
-_STACK_FIXTURES = {"stack", "own_running", "fake_repo", "nginx_without_backend"}
+_STACK_FIXTURES = {
+    "stack",
+    "s3_stack",
+    "site",
+    "two_hosts",
+    "own_running",
+    "fake_repo",
+    "nginx_without_backend",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -10,8 +10,8 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 from tornado.testing import bind_unused_port
 
+from scripts import nginxconf
 from scripts.launch import RunningStack
 from scripts.pgcluster import PostgresCluster, free_port
 from scripts.seaweed import SeaweedFS
@@ -336,3 +337,26 @@ async def in_process_app(
         await server.close_all_connections()
         await hub.stop()
         await pool.close()
+
+
+@contextmanager
+def running_nginx(main: Path, url: str) -> Iterator[subprocess.Popen[bytes]]:
+    """nginx run with the config `main`, once it answers at `url` (a static file: no backend
+    needed); stopped afterwards."""
+    process = subprocess.Popen(
+        nginxconf.nginx_command(main), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                httpx.get(f"{url}/static/errors/errors.css", timeout=10)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, "nginx exited at start"
+                assert time.monotonic() < deadline, "nginx did not answer"
+                time.sleep(0.1)
+        yield process
+    finally:
+        process.terminate()
+        process.wait(15)

@@ -25,6 +25,7 @@ from scripts.stack import invoking_account
 from server.config import Config
 from tests import dockerfile
 from tests.compose import compose_config, tool
+from tests.support import running_nginx
 
 # The Compose files, the Dockerfile and the nginx template they ship (nginx runs: also stack).
 pytestmark = pytest.mark.compose
@@ -332,24 +333,9 @@ def nginx_without_backend(
     """A real nginx from the template whose only backend is a port nobody listens on."""
     port = free_port()
     main = native_config(tmp_path / "nginx", images_dir, port, free_port(), trusted_proxies)
-    process = subprocess.Popen(
-        nginxconf.nginx_command(main), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            deadline = time.monotonic() + 15
-            while True:
-                try:
-                    client.get("/static/errors/502.json")
-                    break
-                except httpx.TransportError:
-                    assert process.poll() is None, "nginx exited at start"
-                    assert time.monotonic() < deadline, "nginx did not answer"
-                    time.sleep(0.1)
-            yield client
-    finally:
-        process.terminate()
-        process.wait(15)
+    url = f"http://127.0.0.1:{port}"
+    with running_nginx(main, url), httpx.Client(base_url=url, timeout=10) as client:
+        yield client
 
 
 def test_nginx_serves_generated_image_names_from_disk(nginx_without_backend: httpx.Client) -> None:

@@ -10,7 +10,6 @@ import os
 import re
 import socket
 import socketserver
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ import pytest
 from scripts import nginxconf
 from scripts.pgcluster import free_port
 from scripts.stack import invoking_account
+from tests.support import running_nginx
 
 # nginx from the template, in front of stand-in backends.
 pytestmark = pytest.mark.stack
@@ -113,24 +113,9 @@ def front(stand_ins: list[StandIn], tmp_path_factory: pytest.TempPathFactory) ->
         },
         user=invoking_account() if os.geteuid() == 0 else None,
     )
-    process = subprocess.Popen(
-        nginxconf.nginx_command(main), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                httpx.get(f"{url}/static/errors/errors.css")
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, "nginx exited at start"
-                assert time.monotonic() < deadline, "nginx did not answer"
-                time.sleep(0.1)
+    with running_nginx(main, url):
         yield url
-    finally:
-        process.terminate()
-        process.wait(15)
 
 
 def raw(url: str, request: bytes) -> bytes:

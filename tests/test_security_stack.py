@@ -5,16 +5,13 @@ itself resolves them."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import httpx
-import pytest
 from playwright.sync_api import Browser as Chromium
-from playwright.sync_api import Route, sync_playwright
+from playwright.sync_api import Route
 
 from handlers.redirects import same_site_path
-from tests.browser_helpers import CHROMIUM, CHROMIUM_ARGS
 from tests.support import Browser, Stack
 
 FLOOD = 20
@@ -37,18 +34,6 @@ def test_oversized_redirects_leave_every_backend_answering(site: Stack) -> None:
         for _ in range(10):
             assert client.get("/healthz").status_code == 200
             assert client.get("/images/").status_code == 200
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Chromium]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 OPEN_REDIRECTS = [

@@ -76,6 +76,7 @@ def test_s3_variables_come_from_the_endpoint_url(tmp_path: Path) -> None:
         nginxconf.s3_variables("seaweedfs:8333", "images", tmp_path)
 
 
+@pytest.mark.stack
 def test_the_s3_rendering_passes_nginx_t(tmp_path: Path) -> None:
     runtime = tmp_path / "nginx"
     main = nginxconf.write_native_config(
@@ -110,6 +111,7 @@ def test_s3_needs_its_variables(tmp_path: Path) -> None:
 # -- docker-compose.s3.yml ----------------------------------------------------------------
 
 
+@pytest.mark.compose
 def test_the_compose_override_runs_seaweedfs_and_switches_backend_and_nginx(
     tmp_path: Path,
 ) -> None:
@@ -138,6 +140,7 @@ def test_the_compose_override_runs_seaweedfs_and_switches_backend_and_nginx(
     )
 
 
+@pytest.mark.compose
 def test_the_compose_override_needs_the_secret_key(tmp_path: Path) -> None:
     with pytest.raises(AssertionError, match="S3_SECRET_ACCESS_KEY"):
         compose_config(tmp_path, "docker-compose.yml", "docker-compose.s3.yml")
