@@ -190,3 +190,14 @@ def served_bytes(stack: OwnStack) -> dict[str, bytes]:
         return {
             i["filename"]: client.get(f"/images/{i['filename']}").content for i in listing["images"]
         }
+
+
+def psql_restores(command: list[str], dump: Path, env: dict[str, str] | None = None) -> None:
+    """The README's restore by hand: `command` (a psql) reads the dump on its stdin and
+    finishes without an error."""
+    with dump.open("rb") as sql:
+        result = subprocess.run(
+            command, stdin=sql, env=env, capture_output=True, timeout=60, check=False
+        )
+    assert result.returncode == 0
+    assert b"ERROR" not in result.stderr, result.stderr.decode()

@@ -16,6 +16,7 @@ from tests.backup_fixtures import (
     docker_stand_in,
     files,
     pg_tool,
+    psql_restores,
     rows,
     run_script,
     upload_some,
@@ -45,17 +46,7 @@ def test_compose_mode_runs_the_same_backup_and_restore_in_the_containers(
     assert "exec -T backend sh -c" in calls and "images archive /images\n" in calls
 
     own.wipe()
-    with dump.open("rb") as sql:
-        documented = subprocess.run(
-            ["docker", "exec", "-i", "db", "psql", "-U", "postgres", "images_db"],
-            stdin=sql,
-            env=env,
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-    assert documented.returncode == 0
-    assert b"ERROR" not in documented.stderr, documented.stderr.decode()
+    psql_restores(["docker", "exec", "-i", "db", "psql", "-U", "postgres", "images_db"], dump, env)
     assert rows(own.database_url) == rows_before
 
     own.wipe()

@@ -23,6 +23,7 @@ from tests.backup_fixtures import (
     files,
     originals,
     pg_tool,
+    psql_restores,
     rows,
     run_script,
     script_env,
@@ -47,16 +48,7 @@ def test_the_readme_psql_command_restores_onto_an_initialised_database(
     own.wipe()
 
     # Native form of `docker exec -i db psql -U postgres images_db < backups/<file>`.
-    with dump.open("rb") as sql:
-        result = subprocess.run(
-            [pg_tool("psql"), own.database_url],
-            stdin=sql,
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-    assert result.returncode == 0
-    assert b"ERROR" not in result.stderr, result.stderr.decode()
+    psql_restores([pg_tool("psql"), own.database_url], dump)
     # The README's step for the files by hand.
     subprocess.run(["tar", "-xzf", str(archive), "-C", str(own.images_dir)], check=True)
 
