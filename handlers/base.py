@@ -102,6 +102,11 @@ def status_for(error: ImageHostingError) -> int:
     return 500
 
 
+# The version of a client's last write (server/pagecache.py): set on upload and delete.
+VERSION_COOKIE = "seen"
+VERSION_HEADER = "X-Gallery-Version"
+
+
 class BaseHandler(ServicesMixin, tornado.web.RequestHandler):
     async def prepare(self) -> None:
         """Subclasses that add to it `await super().prepare()` first."""
@@ -172,6 +177,17 @@ class BaseHandler(ServicesMixin, tornado.web.RequestHandler):
         self.set_signed_cookie(OWNER_COOKIE, token, expires_days=OWNER_COOKIE_DAYS)
         self._viewer = Viewer(owner_hash=owner_hash_of(token), is_admin=viewer.is_admin)
         return self._viewer.owner_hash
+
+    def remember_write(self, version: int) -> None:
+        """Tell the client the version its write made (cookie, and a header for API clients):
+        its next gallery page is at least that new, whichever process serves it."""
+        self.set_cookie(VERSION_COOKIE, str(version))
+        self.set_header(VERSION_HEADER, str(version))
+
+    def seen_version(self) -> int | None:
+        """The version of the client's last write (header or cookie), if it sent one."""
+        raw = self.request.headers.get(VERSION_HEADER) or self.get_cookie(VERSION_COOKIE) or ""
+        return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
 
     def wants_json(self) -> bool:
         accept = self.request.headers.get("Accept", "")

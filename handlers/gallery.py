@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from handlers.base import BaseHandler
 from handlers.redirects import AddSlashHandler
+from handlers.services import image_json
 from server import formats
 from server.gallery import parse_page_number
 from server.models import Image
@@ -29,25 +34,69 @@ _TILE_TEMPLATE_IMAGE = Image(
 )
 
 
+class RenderedTiles:
+    """Each tile's HTML (and image object) made once per image, per kind of viewer (language,
+    may delete or not), not once per request; the least recently used are forgotten. A
+    changed image (its thumbnails arrived) is another key: Image is a frozen dataclass."""
+
+    def __init__(self, size: int = 2048) -> None:
+        self._size = size
+        self._made: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+
+    def get(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        try:
+            self._made.move_to_end(key)
+            return self._made[key]
+        except KeyError:
+            value = self._made[key] = make()
+            if len(self._made) > self._size:
+                self._made.popitem(last=False)
+            return value
+
+
 class GalleryHandler(BaseHandler):
     async def get(self) -> None:
-        page = await self.gallery.page(parse_page_number(self.get_query_argument("page", None)))
+        number = parse_page_number(self.get_query_argument("page", None))
+        page = await self.gallery.page(number, self.seen_version())
+        viewer = self.viewer
+        tiles: RenderedTiles = self.settings["rendered_tiles"]
         if self.wants_json():
-            viewer = self.viewer
+            base_url = self.base_url
+            images = []
+            for image in page.images:
+                can_delete = viewer.can_delete(image)
+                images.append(
+                    tiles.get(
+                        ("json", image, base_url, can_delete),
+                        functools.partial(image_json, image, base_url, can_delete),
+                    )
+                )
             self.finish(
                 {
                     "page": page.page,
                     "pages": page.pages,
                     "per_page": page.per_page,
                     "total": page.total,
-                    "images": [self.image_json(image, viewer) for image in page.images],
+                    "images": images,
                 }
             )
         else:
+            code = self.locale.code
+            html = []
+            for image in page.images:
+                can_delete = viewer.can_delete(image)
+                html.append(
+                    tiles.get(
+                        ("html", image, code, can_delete),
+                        functools.partial(
+                            self.render_string, "_tile.html", image=image, can_delete=can_delete
+                        ),
+                    )
+                )
             self.render(
                 "gallery.html",
                 page=page,
-                viewer=self.viewer,
+                tiles_html=html,
                 tile_template_image=_TILE_TEMPLATE_IMAGE,
             )
 
@@ -72,6 +121,7 @@ class ImageViewHandler(BaseHandler):
 class DeleteHandler(BaseHandler):
     async def delete(self, image_id: str) -> None:
         await self.gallery.delete(int(image_id), self.viewer)
+        self.remember_write(await self.gallery.write_version())
         self.set_status(204)
         self.finish()
 

@@ -15,6 +15,7 @@ from tornado.httpserver import HTTPServer
 
 from handlers import auth, language, live, pages, upload
 from handlers import gallery as gallery_routes
+from handlers.gallery import RenderedTiles
 from handlers.pages import NotFoundHandler
 from handlers.static import StaticFiles
 from server import integrity, repository
@@ -74,6 +75,7 @@ def make_app(
         gallery=gallery,
         hub=hub,
         image_workers=image_workers,
+        rendered_tiles=RenderedTiles(),
         access=AccessPolicy(
             config.admin_password,
             config.api_token,
@@ -94,6 +96,13 @@ def make_app(
         websocket_max_message_size=WEBSOCKET_MAX_MESSAGE_BYTES,
         autoescape="xhtml_escape",
     )
+
+
+def watch_events(gallery: Gallery, hub: EventHub) -> None:
+    """The gallery's page cache hears this process's events, and is used only while the
+    listener is connected (it would miss changes otherwise)."""
+    gallery.pages.live = hub.connected
+    hub.subscribe(gallery.pages)
 
 
 def http_server(app: tornado.web.Application, config: Config) -> HTTPServer:
@@ -137,6 +146,7 @@ async def serve(config: Config) -> None:
         secret = config.cookie_secret or await repository.shared_secret(pool, "cookie_secret")
         gallery = Gallery.from_config(config, pool, store, image_workers)
         await hub.start()
+        watch_events(gallery, hub)
         # While the listener reports the database down, requests get their 503 at once.
         pool.database_up = hub.connected
         app = make_app(

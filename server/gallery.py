@@ -29,6 +29,7 @@ from server.models import (
     NewImage,
     Viewer,
 )
+from server.pagecache import PageCache
 from server.storage import ImageStore
 from server.thumbnails import make_thumbnails
 from server.workers import ImageWorkers
@@ -107,6 +108,8 @@ class Gallery:
         # Pillow work: in the app's image worker processes (server/workers.py).
         self._workers = image_workers
         self._thumbnailing: set[asyncio.Task[None]] = set()
+        # Subscribed to the process's events by serve(); without that, every page is read.
+        self.pages = PageCache()
 
     @property
     def upload_limit_mb(self) -> str:
@@ -192,13 +195,23 @@ class Gallery:
             )
         return incoming
 
-    async def page(self, number: int) -> GalleryPage:
+    async def page(self, number: int, seen_version: int | None = None) -> GalleryPage:
+        """Page `number`, as new as the client's last write (`seen_version`) or newer."""
+        page = await self.pages.page(number, seen_version, lambda: self._read_page(number))
+        if number > page.pages:
+            raise PageNotFound(
+                "This page is past the end of the gallery (pages: {pages}).", pages=page.pages
+            )
+        return page
+
+    async def write_version(self) -> int:
+        """The version a client that has just written must see at least (read after its
+        write committed, so it is the write's own version or a later one)."""
+        return await repository.current_version(self.pool)
+
+    async def _read_page(self, number: int) -> GalleryPage:
         total, images = await repository.list_page(self.pool, PER_PAGE, (number - 1) * PER_PAGE)
         pages = max(1, math.ceil(total / PER_PAGE))
-        if number > pages:
-            raise PageNotFound(
-                "This page is past the end of the gallery (pages: {pages}).", pages=pages
-            )
         return GalleryPage(number, pages, PER_PAGE, total, images)
 
     async def get(self, image_id: int) -> Image:

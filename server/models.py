@@ -156,6 +156,7 @@ class ImageEvent:
     total: int | None = None
     image: Image | None = None
     image_id: int | None = None
+    version: int | None = None  # the write's version (migration 004); None for resync
 
     def to_json(self) -> str:
         """The NOTIFY payload: a few hundred bytes, well under PostgreSQL's 8000-byte cap."""
@@ -166,6 +167,8 @@ class ImageEvent:
             data["image"] = image
         if self.image_id is not None:
             data["id"] = self.image_id
+        if self.version is not None:
+            data["version"] = self.version
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
@@ -181,4 +184,5 @@ class ImageEvent:
             total=data.get("total"),
             image=image,
             image_id=data.get("id"),
+            version=data.get("version"),
         )

@@ -46,6 +46,23 @@ async def _count(conn: AsyncConnection) -> int:
     return int(row[0])
 
 
+async def _next_version(conn: AsyncConnection) -> int:
+    """The write's version (migration 004): the row lock keeps versions in commit order."""
+    cur = await conn.execute("UPDATE image_total SET version = version + 1 RETURNING version")
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def current_version(pool: AsyncConnectionPool) -> int:
+    """The version of the last committed write."""
+    async with _connection(pool) as conn:
+        cur = await conn.execute("SELECT version FROM image_total")
+        row = await cur.fetchone()
+        assert row is not None
+        return int(row[0])
+
+
 async def _notify(conn: AsyncConnection, event: ImageEvent) -> None:
     await conn.execute("SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, event.to_json()))
 
@@ -72,7 +89,8 @@ async def insert_image(pool: AsyncConnectionPool, new: NewImage) -> Image:
         image = await cur.fetchone()
         assert image is not None
         total = await _count(conn)
-        await _notify(conn, ImageEvent("image.created", total=total, image=image))
+        version = await _next_version(conn)
+        await _notify(conn, ImageEvent("image.created", total=total, image=image, version=version))
     return image
 
 
@@ -87,7 +105,10 @@ async def delete_image(pool: AsyncConnectionPool, image_id: int) -> Image | None
         if image is None:
             return None
         total = await _count(conn)
-        await _notify(conn, ImageEvent("image.deleted", total=total, image_id=image_id))
+        version = await _next_version(conn)
+        await _notify(
+            conn, ImageEvent("image.deleted", total=total, image_id=image_id, version=version)
+        )
     return image
 
 
@@ -159,7 +180,8 @@ async def set_thumbnail(
         )
         image = await cur.fetchone()
         if image is not None:
-            await _notify(conn, ImageEvent("image.updated", image=image))
+            version = await _next_version(conn)
+            await _notify(conn, ImageEvent("image.updated", image=image, version=version))
         return image
 
 

@@ -29,7 +29,7 @@ from scripts import nginxconf
 from scripts.launch import RunningStack
 from scripts.pgcluster import PostgresCluster, free_port
 from scripts.seaweed import SeaweedFS
-from server.app import http_server, make_app
+from server.app import http_server, make_app, watch_events
 from server.config import Config
 from server.db import make_pool, migrate, open_pool
 from server.events import EventHub
@@ -168,11 +168,33 @@ class Stack:
         """Empty the gallery (rows and files) between tests."""
         with psycopg.connect(self.database_url) as conn:
             conn.execute("TRUNCATE images RESTART IDENTITY")
+            # A change behind the app's back: tell the backends, as restore.sh does, so their
+            # page caches forget the old gallery (then make sure both did).
+            conn.execute("SELECT pg_notify('image_events', '{\"type\": \"resync\"}')")
         for path in self.images_dir.rglob("*"):
             if path.is_file():  # the thumbs/ folder stays: the backends made it at start
                 path.unlink()
         if self.bucket is not None:
             self.bucket.empty()
+        self.wait_until_backends_show_no_images()
+
+    def wait_until_backends_show_no_images(self, timeout: float = 15) -> None:
+        """Until four pages in a row (nginx alternates between the two backends) are empty;
+        at once when the stack does not answer."""
+        deadline = time.monotonic() + timeout
+        empty_in_a_row = 0
+        while empty_in_a_row < 4:
+            try:
+                got = httpx.get(f"{self.url}/images/", headers={"Accept": "application/json"})
+            except httpx.TransportError:
+                return  # not running: no backend holds a page
+            if got.status_code >= 500:
+                return
+            empty = got.status_code == 200 and got.json()["total"] == 0
+            empty_in_a_row = empty_in_a_row + 1 if empty else 0
+            if not empty:
+                assert time.monotonic() < deadline, "the backends still show images"
+                time.sleep(0.05)
 
 
 def files_in(root: Path) -> list[str]:
@@ -320,9 +342,11 @@ async def in_process_app(
     hub = EventHub(config.database_url)
     await hub.start()
     pool.database_up = hub.connected
+    gallery = Gallery.from_config(config, pool, store, image_workers)
+    watch_events(gallery, hub)
     application = make_app(
         config,
-        gallery=Gallery.from_config(config, pool, store, image_workers),
+        gallery=gallery,
         hub=hub,
         cookie_secret=secrets.token_urlsafe(32),
         image_workers=image_workers,

@@ -40,6 +40,7 @@ async def test_writes_notify_listeners_with_small_payloads(
 ) -> None:
     async with await psycopg.AsyncConnection.connect(unit_database_url, autocommit=True) as conn:
         await conn.execute(f"LISTEN {repository.EVENTS_CHANNEL}")
+        before = await repository.current_version(pool)
         image = await repository.insert_image(pool, new_row(1))
         await repository.delete_image(pool, image.id)
         payloads = []
@@ -47,8 +48,11 @@ async def test_writes_notify_listeners_with_small_payloads(
             async for notify in conn.notifies(stop_after=2):
                 payloads.append(notify.payload)
     created, deleted = (ImageEvent.from_json(p) for p in payloads)
-    assert created == ImageEvent("image.created", total=1, image=image)
-    assert deleted == ImageEvent("image.deleted", total=0, image_id=image.id)
+    # Each write has the next version, in commit order (what the page caches rely on).
+    v = before + 1
+    assert created == ImageEvent("image.created", total=1, image=image, version=v)
+    assert deleted == ImageEvent("image.deleted", total=0, image_id=image.id, version=v + 1)
+    assert await repository.current_version(pool) == v + 1
     assert all(len(p.encode()) < 8000 for p in payloads)
 
 
