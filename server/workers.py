@@ -21,9 +21,11 @@ process would have to copy twice.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import functools
 import multiprocessing
 import os
+import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -35,6 +37,7 @@ from loguru import logger
 from server.errors import ServiceUnavailable
 
 NICENESS = 10
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -47,11 +50,23 @@ def _lower_thread_priority() -> None:
         pass
 
 
-def _lower_process_priority() -> None:
+def _start_worker(parent: int) -> None:
+    """In each worker process, first: lower its priority, and make it die with the backend.
+    A worker waits on a pipe whose writing end it holds itself, so it would never notice a
+    backend killed with SIGKILL and stay behind; Linux's PR_SET_PDEATHSIG kills it when its
+    parent does (the pool starts workers from the event loop's thread, which lives as long
+    as the backend)."""
     try:
         os.nice(NICENESS)
     except OSError:
         pass
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the worker outlives a killed backend
+        pass
+    if os.getppid() != parent:  # the backend died before prctl took effect
+        os._exit(1)
 
 
 def _ready() -> int:
@@ -75,7 +90,8 @@ class ImageWorkers:
         return ProcessPoolExecutor(
             self.size,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_lower_process_priority,
+            initializer=_start_worker,
+            initargs=(os.getpid(),),
         )
 
     async def start(self) -> list[int]:

@@ -3,9 +3,12 @@ replaced, and the next upload succeeds."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import tempfile
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +18,13 @@ from server.models import IncomingFile
 from server.storage import LocalImageStore
 from server.workers import NICENESS, ImageWorkers
 from tests.images import make_photo
-from tests.support import files_in, stored_files
+from tests.support import (
+    files_in,
+    start_backend,
+    stop_backend,
+    stored_files,
+    wait_until_healthy,
+)
 
 OWNER = "c" * 64
 
@@ -80,3 +89,40 @@ async def test_a_killed_worker_is_replaced_and_the_next_upload_succeeds(
         assert pid not in pids
     finally:
         workers.shutdown()
+
+
+async def test_workers_die_with_a_backend_killed_with_sigkill(unit_database_url: str) -> None:
+    """Nothing is left behind: a killed backend's image workers do not outlive it."""
+    backend, url = await start_backend(unit_database_url, Path(tempfile.mkdtemp()), log=False)
+    try:
+        await wait_until_healthy(url)
+        workers = children_of(backend.pid)
+        assert len(workers) >= 2  # the pool (and multiprocessing's resource tracker)
+    finally:
+        await stop_backend(backend)  # SIGKILL
+    async with asyncio.timeout(10):
+        while alive := [
+            pid for pid in workers if Path(f"/proc/{pid}").exists() and not zombie(pid)
+        ]:
+            await asyncio.sleep(0.05)
+    assert alive == []
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
