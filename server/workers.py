@@ -95,8 +95,8 @@ class ImageWorkers:
         )
 
     async def start(self) -> list[int]:
-        """Start every worker process now (the pool would start them on first use) and
-        return their ids."""
+        """Start the worker processes now (the pool would start them on first use); returns
+        the ids of the workers that answered (one may answer several times)."""
         loop = asyncio.get_running_loop()
         return list(
             await asyncio.gather(
