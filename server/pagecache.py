@@ -6,24 +6,30 @@ cookie), and a client whose version is newer than the last event this process he
 fresh page from the database instead. Versions are in commit order (migration 004), so
 having heard version N means having heard every write up to N: what another process wrote
 for this client is never missing from a page served here.
+
+Changes made behind the app's back (a restore by hand with psql, SQL typed in) send no
+event: a kept page is also forgotten after MAX_AGE_SECONDS, so they show within a second.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
 from server.models import GalleryPage, ImageEvent
 
 # Pages past this are not kept (a deep page is seldom asked twice before the next upload).
 CACHED_PAGES = 16
+MAX_AGE_SECONDS = 1.0
 
 
 class PageCache:
     """An `EventHub` subscriber (server.events.Subscriber)."""
 
-    def __init__(self) -> None:
-        self._pages: dict[int, GalleryPage] = {}
+    def __init__(self, max_age: float = MAX_AGE_SECONDS) -> None:
+        self.max_age = max_age
+        self._pages: dict[int, tuple[float, GalleryPage]] = {}  # number -> (kept at, page)
         # None: no versioned event heard since the listener (re)connected.
         self.version: int | None = None
         self._generation = 0  # counts events: a page read across one is not kept
@@ -52,10 +58,13 @@ class PageCache:
     ) -> GalleryPage:
         """Page `number` from here when it is new enough for this client, else from `load`."""
         usable = self._usable(seen_version)
-        if usable and (cached := self._pages.get(number)) is not None:
-            return cached
+        now = time.monotonic()
+        if usable and (kept := self._pages.get(number)) is not None:
+            kept_at, cached = kept
+            if now - kept_at < self.max_age:
+                return cached
         generation = self._generation
         page = await load()
         if usable and number <= CACHED_PAGES and generation == self._generation:
-            self._pages[number] = page
+            self._pages[number] = (now, page)
         return page
