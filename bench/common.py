@@ -90,7 +90,7 @@ UNLIMITED = {
     "NGINX_UPLOAD_RATE": "1000000r/s",
     "NGINX_UPLOAD_BURST": "1000000",
     "NGINX_CONN_PER_IP": "10000",
-    "NGINX_WS_PER_IP": "100000",
+    "NGINX_WS_PER_IP": "65000",  # nginx refuses limit_conn values of 65536 and more
 }
 
 

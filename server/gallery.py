@@ -161,7 +161,7 @@ class Gallery:
         image stays without thumbnails (the gallery shows the original) until `python -m
         server thumbnails` makes them, as it does for a process that died before this ran."""
         try:
-            thumbs = await self._workers.run(make_thumbnails, body)
+            thumbs = await self._workers.run_in_background(make_thumbnails, body)
             await asyncio.to_thread(self.store.write_thumbnails, image.filename, thumbs)
             recorded = await repository.set_thumbnail(
                 self.pool, image.id, thumbs[0].width, thumbs[0].height
