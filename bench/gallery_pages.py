@@ -153,16 +153,17 @@ def run(rows: int, seconds: float) -> str:
             ),
             f"| `repository.list_page` alone (pool check + the one query) | | {query_us:,.0f} µs |",
             "",
-            "A constant handler costs the framework's minimum; the gallery adds a database "
-            "round trip through psycopg's async pool (the last row), building 12 image "
-            "objects and, for HTML, rendering 12 tiles through Tornado templates with "
-            "translations. Python does all of that on one core per process, while nginx, wrk "
-            "and PostgreSQL take the rest of the 2 cores; a second backend process only adds "
-            "contention. Reaching half the ceiling would need the page served without the "
-            "database round trip: an in-process cache of page 1 invalidated by the "
-            "LISTEN/NOTIFY events each process already receives. Not done: a request that "
-            "reaches another process before its NOTIFY does would show a page without the "
-            "upload its own client just made, which the live gallery and the tests rely on.",
+            "Page 1 now comes from each process's page cache (server/pagecache.py: kept until "
+            "the next event or for a second, with read-your-writes by version) and each tile's "
+            "HTML and image object are made once per image (handlers/gallery.py "
+            "RenderedTiles), so the database round trip (the last row) is gone from most "
+            "requests. What remains per request, above the constant handler: verifying the "
+            "signed owner cookie (HMAC), the XSRF token, encoding 12 image objects with their "
+            "share codes (JSON), or rendering gallery.html around the 12 kept tiles with the "
+            "page's translations (HTML). Python does that on one core per process while nginx, "
+            "wrk and PostgreSQL take the rest of the 2 cores. Not profiled further in this round "
+            "(the machine was shared with other test suites); next: keep the whole rendered "
+            "page per kind of viewer, and the JSON body likewise.",
         ]
     )
 
