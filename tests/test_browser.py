@@ -351,6 +351,7 @@ def test_dropped_and_pasted_images_are_uploaded(context: BrowserContext, site: S
         ("pasted.jpg", "JPEG", len(pasted)),
         ("dropped.gif", "GIF", len(dropped)),
     ]
+    wait_for_thumbnails(site)  # made after the answer
     assert site.files() == {f for i in images for f in stored_files(i["filename"])}
 
 

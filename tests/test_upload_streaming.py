@@ -20,6 +20,7 @@ def form_post(browser: Browser, xsrf: str) -> int:
 def test_a_plain_form_with_the_token_in_its_body_uploads(site: Stack, browser: Browser) -> None:
     assert form_post(browser, browser.xsrf) == 201
     (image,) = browser.get("/images/", headers={"Accept": "application/json"}).json()["images"]
+    browser.wait_for_thumbnails(image["id"])  # made after the answer
     assert site.files() == stored_files(image["filename"])
 
 
