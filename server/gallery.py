@@ -35,6 +35,8 @@ from server.thumbnails import make_thumbnails
 from server.workers import ImageWorkers
 
 MAX_NAME_LENGTH = 255
+# Thumbnail tasks that keep their upload's bytes; later ones read the stored file back.
+THUMBNAIL_BACKLOG_IN_MEMORY = 32
 # Bidirectional controls can make "gpj.exe" display as "exe.jpg"; drop them from names.
 _BIDI_CONTROLS = {
     "\u061c",
@@ -151,17 +153,26 @@ class Gallery:
             await asyncio.to_thread(self.store.delete, filename)
             raise
         logger.info("stored image {} ({} bytes) as {}", image.id, image.size, filename)
-        task = asyncio.create_task(self._add_thumbnails(image, body), name=f"thumbs-{image.id}")
+        # Uploads can be answered faster than thumbnails are made: past a backlog, a waiting
+        # task reads its image back from the store instead of keeping its bytes in memory.
+        kept = body if len(self._thumbnailing) < THUMBNAIL_BACKLOG_IN_MEMORY else None
+        task = asyncio.create_task(self._add_thumbnails(image, kept), name=f"thumbs-{image.id}")
         self._thumbnailing.add(task)
         task.add_done_callback(self._thumbnailing.discard)
         return image
 
-    async def _add_thumbnails(self, image: Image, body: bytes) -> None:
+    async def _add_thumbnails(self, image: Image, body: bytes | None) -> None:
         """Make, store and record an upload's thumbnails. Failing here loses nothing: the
         image stays without thumbnails (the gallery shows the original) until `python -m
         server thumbnails` makes them, as it does for a process that died before this ran."""
         try:
-            thumbs = await self._workers.run_in_background(make_thumbnails, body)
+            async with self._workers.background_slot():
+                if body is None:
+                    try:
+                        body = await asyncio.to_thread(self.store.read, image.filename)
+                    except FileNotFoundError:  # deleted while it waited: nothing to make
+                        return
+                thumbs = await self._workers.run(make_thumbnails, body)
             await asyncio.to_thread(self.store.write_thumbnails, image.filename, thumbs)
             recorded = await repository.set_thumbnail(
                 self.pool, image.id, thumbs[0].width, thumbs[0].height

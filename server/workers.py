@@ -122,10 +122,10 @@ class ImageWorkers:
                     raise ServiceUnavailable() from exc
         raise AssertionError("unreachable")
 
-    async def run_in_background(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Like `run`, for work nobody waits for: it leaves a worker free for `run`."""
-        async with self._background:
-            return await self.run(fn, *args, **kwargs)
+    def background_slot(self) -> asyncio.Semaphore:
+        """Hold it (`async with`) around `run` for work nobody waits for: it leaves a worker
+        free for the work someone does wait for."""
+        return self._background
 
     def _replace(self, broken: ProcessPoolExecutor) -> None:
         """A new pool in place of `broken`, once, however many jobs saw it break."""

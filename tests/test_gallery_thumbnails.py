@@ -150,3 +150,18 @@ async def test_the_thumbnails_command(
 
     nowhere = await asyncio.to_thread(run_command, env | {"IMAGES_DIR": "/nonexistent/images"})
     assert nowhere.returncode == 2
+
+
+async def test_past_the_backlog_thumbnails_are_made_from_the_stored_file(
+    gallery: Gallery, pool: AsyncConnectionPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Uploads answered faster than thumbnails are made do not keep their bytes in memory:
+    the waiting task reads the stored image back (or finds it deleted meanwhile)."""
+    monkeypatch.setattr("server.gallery.THUMBNAIL_BACKLOG_IN_MEMORY", 0)
+    kept = await gallery.upload([IncomingFile("k.jpg", make_photo(900, 600))], OWNER)
+    gone = await gallery.upload([IncomingFile("g.jpg", make_photo(900, 600, 1))], OWNER)
+    await gallery.delete(gone.id, Viewer(owner_hash=OWNER))
+    await gallery.settle()
+    assert files_in(gallery.store.root) == sorted(stored_files(kept.filename))
+    assert (await gallery.get(kept.id)).has_thumbnail
+    assert await repository.count_images(pool) == 1
