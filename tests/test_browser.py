@@ -284,11 +284,16 @@ def test_a_live_tile_shows_the_original_until_its_thumbnails_arrive(
     img = gallery.locator("#gallery-grid .tile img")
     expect(img).to_have_attribute("src", f"/images/{image['filename']}")
     expect(img).to_have_js_property("naturalWidth", 400)  # nginx serves the original
+    # A delete question open in the tile stays open while its picture changes.
+    gallery.locator(".tile-delete").click()
+    expect(gallery.locator(".confirm-delete")).to_be_visible()
     done = run_server_command(site, "thumbnails")
     assert done.returncode == 0, done.stderr
     stem = image["filename"].split(".")[0]
     expect(img).to_have_attribute("src", f"/images/thumbs/{stem}-320.webp")
     expect(img).to_have_js_property("naturalWidth", 320)
+    expect(gallery.locator(".confirm-delete")).to_be_visible()
+    gallery.locator(".confirm-no").click()
     live = gallery.locator("#gallery-grid .tile").evaluate("(tile) => tile.outerHTML")
     gallery.reload()
     expect_live(gallery)

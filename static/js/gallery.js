@@ -180,11 +180,12 @@ function onCreated(image, total) {
 }
 
 // An image's thumbnails arrived (they are made after the upload answers): its tile, if this
-// page shows it, becomes the one a reload renders. Repeats change nothing.
+// page shows it, gets the picture a reload renders. Only the <img> is swapped: a delete
+// question open in the tile, or the focus, stays. Repeats change nothing.
 function onUpdated(image) {
   if (deletedIds.has(image.id)) return;
-  const tile = grid.querySelector(`.tile[data-id="${image.id}"]`);
-  if (tile) tile.replaceWith(buildTile(image));
+  const img = grid.querySelector(`.tile[data-id="${image.id}"] img`);
+  if (img) img.replaceWith(buildTile(image).querySelector("img"));
 }
 
 function onDeleted(id, total) {
