@@ -150,7 +150,11 @@ choose_mode "${with_images}"
 if ((!confirmed)); then
     if [[ "${mode}" == native ]]; then
         target="the database $(redact "${DATABASE_URL}")"
-        ((with_images)) && target+=" and the image files in ${IMAGES_DIR}"
+        if ((with_images)) && in_bucket; then
+            target+=" and the objects of the bucket ${S3_BUCKET:-images}"
+        elif ((with_images)); then
+            target+=" and the image files in ${IMAGES_DIR}"
+        fi
     else
         target="the database in the '${COMPOSE_DB_CONTAINER}' container"
         ((with_images)) && target+=" and the image files in the images volume"

@@ -3,6 +3,7 @@
 1. gallery pages (bench/gallery_pages.py)   2. direct links (bench/direct_link.py)
 3. uploads and event-loop lag (bench/uploads.py)   4. deep pages (bench/deep_pages.py)
 5. WebSocket fan-out (bench/ws_fanout.py)   6. uploads of photographs (bench/photo_uploads.py)
+7. images in object storage (bench/storage.py)
 Each starts its own PostgreSQL cluster and stack, so one failing does not spoil the others'
 numbers; about ten minutes on a 2-core machine.
 """
@@ -15,7 +16,15 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import deep_pages, direct_link, gallery_pages, photo_uploads, uploads, ws_fanout
+from bench import (
+    deep_pages,
+    direct_link,
+    gallery_pages,
+    photo_uploads,
+    storage,
+    uploads,
+    ws_fanout,
+)
 from bench.common import write_section
 
 BENCHMARKS: list[tuple[str, Callable[[], str]]] = [
@@ -25,6 +34,7 @@ BENCHMARKS: list[tuple[str, Callable[[], str]]] = [
     ("bench-deep", lambda: deep_pages.run(rows=1_000_000, repeats=30, requests=100)),
     ("bench-ws", lambda: asyncio.run(ws_fanout.run(1000, 10))),
     ("bench-photo-uploads", lambda: asyncio.run(photo_uploads.run(seconds=8))),
+    ("bench-storage", lambda: storage.run(seconds=8)),
 ]
 
 

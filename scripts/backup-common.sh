@@ -42,14 +42,14 @@ newest_client() {
     echo "${best}"
 }
 
-# --env-file FILE: export DATABASE_URL and IMAGES_DIR from a KEY=value file, over the
+# --env-file FILE: export DATABASE_URL, IMAGES_DIR and the storage settings from a KEY=value file, over the
 # environment; e.g. the stack.env scripts/local-stack writes, whose database port changes at
 # each start. Other lines are ignored; one pair of surrounding quotes is stripped.
 load_env_file() {
     local file="$1" line key value
     [[ -f "${file}" ]] || die "--env-file: ${file} is not a file"
     while IFS= read -r line || [[ -n "${line}" ]]; do
-        [[ "${line}" =~ ^[[:space:]]*(export[[:space:]]+)?(DATABASE_URL|IMAGES_DIR)=(.*)$ ]] ||
+        [[ "${line}" =~ ^[[:space:]]*(export[[:space:]]+)?(DATABASE_URL|IMAGES_DIR|STORAGE|S3_[A-Z_]+)=(.*)$ ]] ||
             continue
         key="${BASH_REMATCH[2]}"
         value="${BASH_REMATCH[3]}"
@@ -66,7 +66,7 @@ choose_mode() {
     local with_images="$1"
     if [[ -n "${DATABASE_URL:-}" ]]; then
         mode="native"
-        if ((with_images)); then
+        if ((with_images)) && ! in_bucket; then
             [[ -n "${IMAGES_DIR:-}" ]] || die "DATABASE_URL is set but IMAGES_DIR is not: set" \
                 "both (native mode), pass --no-images for the database alone, or unset" \
                 "DATABASE_URL to use the Compose containers"
@@ -197,12 +197,58 @@ prune)
 esac
 '
 
+# STORAGE=s3 (native mode): the images are objects of the bucket. The app's own
+# `migrate-storage` copies them into a private staging folder, and back, so an archive has the
+# same layout whichever store it came from (and restores into either).
+in_bucket() { [[ "${STORAGE:-local}" == s3 && -n "${DATABASE_URL:-}" ]]; }
+
+run_server() {
+    local python="${repo}/.venv/bin/python"
+    [[ -x "${python}" ]] || python="$(command -v python3)"
+    (cd "${repo}" && "${python}" -m server "$@")
+}
+
+# In a subshell: its EXIT trap removes the staging folder however the step ends. A restore
+# copies the archive's objects in before the database step; should that fail, they stay in
+# the bucket as objects without rows, which `check --repair` removes.
+bucket_step() (
+    local action="$1" staging
+    staging="$(mktemp -d)"
+    # shellcheck disable=SC2064 # the folder is known now
+    trap "rm -rf -- '${staging}'" EXIT
+    case "${action}" in
+    size) echo 0 ;; # unknown before copying; the archive is checked as it is written
+    archive)
+        IMAGES_DIR="${staging}" run_server migrate-storage --to local >&2 || return 1
+        sh -c "${IMAGES_SCRIPT}" images archive "${staging}"
+        ;;
+    stage)
+        tar -xzf - -C "${staging}" --no-same-owner --no-same-permissions
+        IMAGES_DIR="${staging}" run_server migrate-storage --to s3 >&2
+        ;;
+    unstage) cat >/dev/null ;;
+    prune)
+        cat >/dev/null
+        log "objects the backup does not have stay in the bucket until" \
+            "\`python -m server check --repair\` removes them"
+        ;;
+    esac
+)
+
 images_step() {
     local action="$1"
     shift
-    if [[ "${mode}" == native ]]; then
+    if in_bucket; then
+        bucket_step "${action}"
+    elif [[ "${mode}" == native ]]; then
         sh -c "${IMAGES_SCRIPT}" images "${action}" "${IMAGES_DIR}" "$@"
     else
+        # With docker-compose.s3.yml the images volume is empty: an archive of it would look
+        # like a backup and hold nothing.
+        if [[ "$("${compose[@]}" exec -T backend printenv STORAGE 2>/dev/null)" == s3 ]]; then
+            die "the Compose stack keeps its images in a bucket (docker-compose.s3.yml):" \
+                "back the bucket up in native mode (README \"Backups\"), or pass --no-images"
+        fi
         "${compose[@]}" exec -T backend sh -c "${IMAGES_SCRIPT}" images "${action}" \
             "${COMPOSE_IMAGES_DIR}" "$@"
     fi

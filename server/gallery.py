@@ -18,6 +18,7 @@ from server.errors import (
     InvalidUpload,
     NotAllowed,
     PageNotFound,
+    ServiceUnavailable,
     UnsupportedImage,
     UploadTooLarge,
 )
@@ -241,8 +242,14 @@ class Gallery:
             raise NotAllowed()
         if await repository.delete_image(self.pool, image_id) is None:
             raise ImageNotFound()
-        if not await asyncio.to_thread(self.store.delete, image.filename):
-            logger.warning("image {} had no file {} on disk", image_id, image.filename)
+        try:
+            if not await asyncio.to_thread(self.store.delete, image.filename):
+                logger.warning("image {} had no file {} in the store", image_id, image.filename)
+        except ServiceUnavailable:
+            # The delete happened (the row is gone and every gallery was told); what the
+            # store could not remove now is an object with no row, which `check --repair`
+            # removes once the store is back.
+            logger.warning("image {} deleted; its files stay until the store is back", image_id)
         logger.info("deleted image {} ({})", image_id, image.filename)
 
     async def check_health(self) -> None:
