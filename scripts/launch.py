@@ -59,10 +59,12 @@ def running_stack(
     workers: int = 2,
     database_url: str | None = None,
     env: Mapping[str, str] | None = None,
+    extra_args: tuple[str, ...] = (),
 ) -> Iterator[RunningStack]:
     """A local stack on a free port in a fresh data dir under /tmp (removed afterwards).
 
-    Without `database_url` the stack starts its own PostgreSQL cluster in the data dir.
+    Without `database_url` the stack starts its own PostgreSQL cluster in the data dir;
+    `extra_args` go to local-stack as they are (e.g. `--seaweedfs`).
     """
     # Not pytest's tmp_path: PostgreSQL (run as `postgres` when we are root) must be able
     # to pass through every parent folder, and its socket path must stay short.
@@ -71,6 +73,7 @@ def running_stack(
     command.append(f"--data-dir={data_dir}")
     if database_url:
         command.append(f"--database-url={database_url}")
+    command += extra_args
     process = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,

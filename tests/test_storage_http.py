@@ -7,16 +7,27 @@ back, without restarting anything."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
 
+from scripts.launch import running_stack
 from scripts.seaweed import SeaweedFS
 from server.formats import THUMB_SIDES, thumb_name
 from tests.images import make_image
-from tests.support import BOTH_STORES, REPO, Browser, Stack, stored_files
+from tests.support import (
+    BOTH_STORES,
+    REPO,
+    Browser,
+    PostgresServer,
+    Stack,
+    files_in,
+    stored_files,
+)
 
 
 def run_server_command(site: Stack, *args: str) -> subprocess.CompletedProcess[str]:
@@ -107,3 +118,48 @@ def test_a_store_that_is_down_is_a_clear_503_and_back_up_it_just_works(
     assert stored_files(stored.json()["filename"]) <= site.files()
     assert httpx.get(stored.json()["url"]).status_code == 200
     assert httpx.get(unseen["url"]).status_code == 200
+
+
+def test_local_stack_with_seaweedfs_keeps_the_images_in_its_own_bucket(
+    postgres: PostgresServer,
+) -> None:
+    """`scripts/local-stack --seaweedfs`: a throwaway store under the data dir, the backends
+    and nginx on it, and nothing of it left once the stack stops."""
+    with running_stack(
+        workers=1, database_url=postgres.create_database(), extra_args=("--seaweedfs",)
+    ) as stack:
+        assert (stack.data_dir / "seaweedfs" / "s3.json").is_file()
+        assert "STORAGE=s3" in (stack.data_dir / "stack.env").read_text()
+        with Browser(stack.url) as browser:
+            image = browser.upload("tried.png", make_image()).json()
+        served = httpx.get(image["url"])
+        assert served.status_code == 200 and served.headers["x-cache-status"] == "MISS"
+        assert files_in(stack.images_dir) == []
+        weed = [pid for pid in children(stack.process.pid) if b"weed" in command_line(pid)]
+        assert len(weed) == 1
+        # Its gRPC servers' unix sockets, which weed puts in /tmp whatever it is told.
+        ports = re.findall(rb"-(\w+)\.port\.grpc=(\d+)", command_line(weed[0]))
+        sockets = [Path(f"/tmp/seaweedfs-{n.decode()}-grpc-{p.decode()}.sock") for n, p in ports]
+        assert len(sockets) == 4 and any(path.exists() for path in sockets)
+    assert not Path(f"/proc/{weed[0]}").exists()
+    assert not [path for path in sockets if path.exists()]
+
+
+def command_line(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def children(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+                found.append(int(entry.name))
+    return found
