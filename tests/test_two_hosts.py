@@ -28,6 +28,12 @@ def two_hosts(postgres: PostgresServer, seaweedfs: SeaweedFS) -> Iterator[tuple[
         running_stack(workers=2, database_url=database_url, env=env) as host_a,
         running_stack(workers=2, database_url=database_url, env=env) as host_b,
     ):
+        for host in (host_a, host_b):  # both answer through nginx before the test starts
+            try:
+                answered = httpx.get(f"{host.url}/healthz", timeout=30).status_code
+            except httpx.TransportError as exc:
+                answered = exc  # type: ignore[assignment]
+            assert answered == 200, f"{host.url}: {answered}\n" + "".join(host.log[-40:])
         yield (
             Stack(host_a, database_url, bucket, env),
             Stack(host_b, database_url, bucket, env),
