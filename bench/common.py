@@ -34,7 +34,7 @@ def local_stack(workers: int = 2) -> Iterator[RunningStack]:
         workers=workers,
         database_url=os.environ.get("BENCH_DATABASE_URL"),
         # Thousands of sockets come from one address here: lift nginx's per-address cap.
-        env={"LOG_LEVEL": "WARNING", "NGINX_WS_PER_IP": "60000"},
+        env={"LOG_LEVEL": "WARNING", "NGINX_WS_PER_IP": "65000"},
     ) as stack:
         yield stack
 
