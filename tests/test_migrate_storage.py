@@ -35,6 +35,7 @@ async def test_migrating_to_s3_and_back_copies_everything_once(
         await gallery.upload([IncomingFile(f"{color}.png", make_image(color=color))], "a" * 64)
         for color in ("red", "green", "blue")
     ]
+    await gallery.settle()  # the thumbnails are made after each upload returns
     expected = set().union(*(stored_files(image.filename) for image in images))
     bucket = Bucket(seaweedfs, f"migrate-{secrets.token_hex(4)}")
     env = seaweedfs.app_env() | {

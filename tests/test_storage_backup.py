@@ -18,6 +18,8 @@ from tests.support import Browser, Stack, stored_files
 def test_a_bucket_is_backed_up_and_restored(site: Stack, browser: Browser, tmp_path: Path) -> None:
     kept = browser.upload("kept.png", make_image()).json()
     gone = browser.upload("gone.png", make_image(color="navy")).json()
+    for image in (kept, gone):
+        browser.wait_for_thumbnails(image["id"])  # made after the answer
     saved = stored_files(kept["filename"]) | stored_files(gone["filename"])
     contents = {name: site.read(name) for name in saved}
     env = script_env(**site.env, PG_DUMP=pg_tool("pg_dump"), PSQL=pg_tool("psql"))
@@ -31,6 +33,7 @@ def test_a_bucket_is_backed_up_and_restored(site: Stack, browser: Browser, tmp_p
 
     assert browser.remove(gone["id"]).status_code == 204
     later = browser.upload("later.png", make_image(color="olive")).json()
+    browser.wait_for_thumbnails(later["id"])
     assert site.files() == stored_files(kept["filename"]) | stored_files(later["filename"])
 
     restored = run_script("restore.sh", "latest", "--yes", "--dir", str(backups), env=env)

@@ -47,6 +47,8 @@ def test_a_missing_image_is_a_404_the_gallery_survives_and_check_repair_settles_
 ) -> None:
     kept = browser.upload("kept.png", make_image()).json()
     lost = browser.upload("lost.png", make_image(color="navy")).json()
+    for image in (kept, lost):
+        browser.wait_for_thumbnails(image["id"])  # made after the answer
     site.lose(lost["filename"])
 
     gallery = browser.get("/images/")
@@ -91,6 +93,8 @@ def test_a_store_that_is_down_is_a_clear_503_and_back_up_it_just_works(
 ) -> None:
     seen = browser.upload("seen.png", make_image()).json()
     unseen = browser.upload("unseen.png", make_image(color="navy")).json()
+    for image in (seen, unseen):
+        browser.wait_for_thumbnails(image["id"])
     seen_bytes = httpx.get(seen["url"]).content  # now in this host's nginx cache
     seaweedfs.stop()
     try:
@@ -115,6 +119,7 @@ def test_a_store_that_is_down_is_a_clear_503_and_back_up_it_just_works(
 
     stored = browser.upload("after.png", make_image(color="olive"))
     assert stored.status_code == 201, stored.text
+    browser.wait_for_thumbnails(stored.json()["id"])
     assert stored_files(stored.json()["filename"]) <= site.files()
     assert httpx.get(stored.json()["url"]).status_code == 200
     assert httpx.get(unseen["url"]).status_code == 200

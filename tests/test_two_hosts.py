@@ -70,6 +70,7 @@ async def test_upload_on_one_host_is_served_announced_and_deleted_through_the_ot
             created = await receive(socket_b, "image.created")  # within a second
             assert created["image"]["id"] == image["id"]
 
+            await asyncio.to_thread(on_a.wait_for_thumbnails, image["id"])  # after the answer
             name = image["filename"]
             stored = host_a.bucket.get(name)
             from_b = httpx.get(f"{host_b.url}/images/{name}")
