@@ -113,11 +113,6 @@ def delete_with_confirmation(page: Page, trigger: Locator) -> None:
     question.locator(".confirm-yes").click()
 
 
-def en_us_medium(moment: datetime) -> str:
-    """How Intl.DateTimeFormat('en-US', medium date) shows `moment`'s day in UTC."""
-    return f"{moment.astimezone(UTC):%b} {moment.astimezone(UTC).day}, {moment.year}"
-
-
 AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
 
 

@@ -101,15 +101,12 @@ export async function deleteImage(id) {
 // Dates in the page's language, in the viewer's own time zone.
 // Gallery tiles have room for the date only; the time is in the tooltip.
 const timeFormat = new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeStyle: "short" });
-const dateFormat = new Intl.DateTimeFormat(lang, { dateStyle: "medium" });
 
 export function localizeTimes(root = document) {
   for (const el of root.querySelectorAll("time[datetime]")) {
     const moment = new Date(el.getAttribute("datetime"));
     if (!Number.isNaN(moment.getTime())) {
-      const full = timeFormat.format(moment);
-      el.textContent = el.classList.contains("tile-time") ? dateFormat.format(moment) : full;
-      el.title = full;
+      el.textContent = timeFormat.format(moment);
     }
   }
 }
