@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections import OrderedDict
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from handlers.base import BaseHandler
 from handlers.redirects import AddSlashHandler
@@ -34,32 +31,12 @@ _TILE_TEMPLATE_IMAGE = Image(
 )
 
 
-class RenderedTiles:
-    """Each tile's HTML (and image object) made once per image, per kind of viewer (language,
-    may delete or not), not once per request; the least recently used are forgotten. A
-    changed image (its thumbnails arrived) is another key: Image is a frozen dataclass."""
-
-    def __init__(self, size: int = 2048) -> None:
-        self._size = size
-        self._made: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
-
-    def get(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
-        try:
-            self._made.move_to_end(key)
-            return self._made[key]
-        except KeyError:
-            value = self._made[key] = make()
-            if len(self._made) > self._size:
-                self._made.popitem(last=False)
-            return value
-
-
 class GalleryHandler(BaseHandler):
     async def get(self) -> None:
         number = parse_page_number(self.get_query_argument("page", None))
         page = await self.gallery.page(number, self.seen_version())
         viewer = self.viewer
-        tiles: RenderedTiles = self.settings["rendered_tiles"]
+        tiles = self.rendered_tiles
         if self.wants_json():
             base_url = self.base_url
             images = []

@@ -4,6 +4,8 @@ they see the site. Nothing else in handlers/ reads `self.settings` by key."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import tornado.web
@@ -37,6 +39,26 @@ def image_json(image: Image, base_url: str, can_delete: bool) -> dict[str, Any]:
     return {**public, "codes": codes, "can_delete": can_delete}
 
 
+class RenderedTiles:
+    """Each tile's HTML (and image object) made once per image, per kind of viewer (language,
+    may delete or not), not once per request; the least recently used are forgotten. A
+    changed image (its thumbnails arrived) is another key: Image is a frozen dataclass."""
+
+    def __init__(self, size: int = 2048) -> None:
+        self._size = size
+        self._made: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+
+    def get(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        try:
+            self._made.move_to_end(key)
+            return self._made[key]
+        except KeyError:
+            value = self._made[key] = make()
+            if len(self._made) > self._size:
+                self._made.popitem(last=False)
+            return value
+
+
 class ServicesMixin(tornado.web.RequestHandler):
     """Mixed into BaseHandler and the WebSocket handler (both RequestHandlers)."""
 
@@ -60,6 +82,10 @@ class ServicesMixin(tornado.web.RequestHandler):
     @property
     def image_workers(self) -> ImageWorkers:
         return self.settings["image_workers"]
+
+    @property
+    def rendered_tiles(self) -> RenderedTiles:
+        return self.settings["rendered_tiles"]
 
     @property
     def worker_name(self) -> str:

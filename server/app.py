@@ -15,8 +15,8 @@ from tornado.httpserver import HTTPServer
 
 from handlers import auth, language, live, pages, upload
 from handlers import gallery as gallery_routes
-from handlers.gallery import RenderedTiles
 from handlers.pages import NotFoundHandler
+from handlers.services import RenderedTiles
 from handlers.static import StaticFiles
 from server import integrity, repository
 from server.access import AccessPolicy

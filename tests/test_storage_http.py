@@ -25,6 +25,7 @@ from tests.support import (
     Browser,
     PostgresServer,
     Stack,
+    child_pids,
     files_in,
     stored_files,
 )
@@ -140,7 +141,7 @@ def test_local_stack_with_seaweedfs_keeps_the_images_in_its_own_bucket(
         served = httpx.get(image["url"])
         assert served.status_code == 200 and served.headers["x-cache-status"] == "MISS"
         assert files_in(stack.images_dir) == []
-        weed = [pid for pid in children(stack.process.pid) if b"weed" in command_line(pid)]
+        weed = [pid for pid in child_pids(stack.process.pid) if b"weed" in command_line(pid)]
         assert len(weed) == 1
         # Its gRPC servers' unix sockets, which weed puts in /tmp whatever it is told.
         ports = re.findall(rb"-(\w+)\.port\.grpc=(\d+)", command_line(weed[0]))
@@ -155,16 +156,3 @@ def command_line(pid: int) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
-
-
-def children(parent: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
-                found.append(int(entry.name))
-    return found

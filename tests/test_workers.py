@@ -19,6 +19,7 @@ from server.storage import LocalImageStore
 from server.workers import NICENESS, ImageWorkers
 from tests.images import make_photo
 from tests.support import (
+    child_pids,
     files_in,
     start_backend,
     stop_backend,
@@ -96,7 +97,7 @@ async def test_workers_die_with_a_backend_killed_with_sigkill(unit_database_url:
     backend, url = await start_backend(unit_database_url, Path(tempfile.mkdtemp()), log=False)
     try:
         await wait_until_healthy(url)
-        workers = children_of(backend.pid)
+        workers = child_pids(backend.pid)
         assert len(workers) >= 2  # the pool (and multiprocessing's resource tracker)
     finally:
         await stop_backend(backend)  # SIGKILL
@@ -106,19 +107,6 @@ async def test_workers_die_with_a_backend_killed_with_sigkill(unit_database_url:
         ]:
             await asyncio.sleep(0.05)
     assert alive == []
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def zombie(pid: int) -> bool:
