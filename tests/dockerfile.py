@@ -1,13 +1,18 @@
 """Read the Dockerfile the way `docker build` does, for the Compose emulation tier.
 
 `stages(path)` parses every stage (FROM … AS name) into the instructions the emulation needs:
-WORKDIR, ENV, COPY, USER, CMD, HEALTHCHECK (RUN, EXPOSE, VOLUME and ARG are recorded but not
-executed: they act inside the base image, which is not here). `assemble(stage, context, out)`
+WORKDIR, ENV, COPY, USER, CMD, HEALTHCHECK (EXPOSE, VOLUME and ARG are recorded; RUN lines are
+recorded in order among the COPY lines). `assemble(stage, context, out)`
 lays out the files the stage's COPY lines add, under `out` at their image paths, with Docker's
 rules: a directory source copies its contents, a file source into a destination ending in `/`
 keeps its name, relative destinations are relative to WORKDIR, and files excluded by
 .dockerignore are not in the build context at all. Anything this reader does not understand
 (ADD, COPY --from, wildcards, variables) is an error, never a silent guess.
+
+Only one kind of RUN is executed: `pip install -r FILE`, with the suite's own virtualenv
+standing in for the image's Python (`pip install --dry-run --no-index`): it fails when FILE was
+not copied before the RUN line, or names a package the suite's Python does not have. Other RUN
+lines act inside the base image, which is not here, and are only recorded.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import json
 import re
 import shlex
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -42,6 +49,8 @@ class Stage:
     cmd: list[str] | None = None
     healthcheck: list[str] | None = None  # ["CMD", ...] or ["CMD-SHELL", "..."]
     ignored: list[str] = field(default_factory=list)  # RUN/EXPOSE/VOLUME/ARG lines
+    # Each RUN line with its WORKDIR and the number of COPY lines before it.
+    runs: list[tuple[int, str, str]] = field(default_factory=list)
 
 
 def _logical_lines(text: str) -> list[str]:
@@ -149,6 +158,8 @@ def stages(path: Path) -> list[Stage]:
                 stage.healthcheck = ["CMD-SHELL", command[2]] if shell else ["CMD", *command]
         elif keyword in {"RUN", "EXPOSE", "VOLUME", "ARG", "LABEL", "STOPSIGNAL"}:
             stage.ignored.append(line)
+            if keyword == "RUN":
+                stage.runs.append((len(stage.copies), stage.workdir, rest))
         else:
             raise DockerfileError(f"{keyword} is not supported by this reader")
     return result
@@ -233,7 +244,8 @@ def assemble(stage: Stage, context: Path, out: Path) -> list[str]:
     written: list[str] = []
     if stage.workdir != "/":
         (out / stage.workdir.lstrip("/")).mkdir(parents=True, exist_ok=True)
-    for copy in stage.copies:
+    for index, copy in enumerate(stage.copies):
+        _run_before(stage, index, out)
         for source in copy.sources:
             relative = str(PurePosixPath(source)).lstrip("/")
             origin = context / relative
@@ -257,4 +269,25 @@ def assemble(stage: Stage, context: Path, out: Path) -> list[str]:
                 if copy.chmod is not None:
                     target.chmod(copy.chmod)
                 written.append(str(image_path))
+    _run_before(stage, len(stage.copies), out)
     return written
+
+
+def _run_before(stage: Stage, copies: int, out: Path) -> None:
+    """Execute the stage's `pip install -r FILE` RUN lines that come after `copies` COPY lines
+    (see the module's docstring); other RUN lines are not executed."""
+    for position, workdir, command in stage.runs:
+        if position != copies:
+            continue
+        words = shlex.split(command)
+        if words[:2] != ["pip", "install"] or "-r" not in words:
+            continue
+        requirements = PurePosixPath(workdir, words[words.index("-r") + 1])
+        found = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--dry-run", "--no-index", "--quiet"]
+            + ["--disable-pip-version-check", "-r", str(out / str(requirements).lstrip("/"))],
+            capture_output=True,
+            text=True,
+        )
+        if found.returncode != 0:
+            raise DockerfileError(f"RUN {command}: {found.stderr.strip()[-600:]}")
