@@ -21,10 +21,12 @@ import sys
 from pathlib import Path
 
 from dotenv import load_dotenv
+from loguru import logger
 
 from server import backfill, integrity, migrate_storage
 from server.app import serve
 from server.config import Config, ConfigError
+from server.db import DatabaseNotUsable
 from server.logs import setup_logging
 
 
@@ -89,13 +91,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     setup_logging(config.log_level, config.worker_name)
-    if args.command == "thumbnails":
-        return asyncio.run(backfill.run_backfill(config))
-    if args.command == "check":
-        return asyncio.run(integrity.run_check(config, fix=args.repair))
-    if args.command == "migrate-storage":
-        return migrate_storage.run_migration(config, args.to)
-    asyncio.run(serve(config))
+    try:
+        if args.command == "thumbnails":
+            return asyncio.run(backfill.run_backfill(config))
+        if args.command == "check":
+            return asyncio.run(integrity.run_check(config, fix=args.repair))
+        if args.command == "migrate-storage":
+            return migrate_storage.run_migration(config, args.to)
+        asyncio.run(serve(config))
+    except DatabaseNotUsable as exc:
+        logger.error("cannot start: {}", exc)
+        return 2
     return 0
 
 

@@ -85,15 +85,38 @@ async def open_pool(pool: AsyncConnectionPool, attempts: int = 30) -> None:
             await asyncio.sleep(1)
 
 
+async def _check_encoding(conn: psycopg.AsyncConnection) -> None:
+    """Original names are any Unicode text. A SQL_ASCII database hands them back as bytes
+    and a LATIN1 one refuses most of them, so uploads would fail one by one long after the
+    start: refuse such a database now, saying how to make a right one."""
+    cur = await conn.execute("SHOW server_encoding")
+    row = await cur.fetchone()
+    encoding = row[0] if row else "unknown"
+    if isinstance(encoding, bytes):  # SQL_ASCII answers in bytes
+        encoding = encoding.decode("ascii", "replace")
+    if encoding != "UTF8":
+        raise DatabaseNotUsable(
+            f"the database {conn.info.dbname!r} uses the encoding {encoding}; ImageHosting "
+            "needs UTF8 (create it with: CREATE DATABASE <name> ENCODING 'UTF8' "
+            "TEMPLATE template0)"
+        )
+
+
 def _read_migrations() -> list[tuple[str, str]]:
     return [(path.stem, path.read_text()) for path in sorted(MIGRATIONS_DIR.glob("*.sql"))]
 
 
+class DatabaseNotUsable(RuntimeError):
+    """The database exists but cannot hold the gallery as it is (said once, at start)."""
+
+
 async def migrate(pool: AsyncConnectionPool) -> list[str]:
-    """Apply every migration not yet applied; safe when several processes start at once."""
+    """Apply every migration not yet applied; safe when several processes start at once.
+    Refuses a database that is not UTF8 (see `_check_encoding`)."""
     migrations = await asyncio.to_thread(_read_migrations)
     applied_now: list[str] = []
     async with pool.connection() as conn, conn.transaction():
+        await _check_encoding(conn)
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_ID,))
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("

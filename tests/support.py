@@ -84,10 +84,17 @@ class PostgresServer:
     def url(self, dbname: str) -> str:
         return psycopg.conninfo.make_conninfo(self.admin_url, dbname=dbname)
 
-    def create_database(self) -> str:
+    def create_database(self, encoding: str | None = None) -> str:
+        """A new database; `encoding` (e.g. "SQL_ASCII") makes it from template0 with that
+        encoding and the C locale instead of the server's default."""
         name = f"imagehosting_test_{secrets.token_hex(4)}"
+        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if encoding is not None:
+            statement += sql.SQL(" ENCODING {} TEMPLATE template0 LOCALE 'C'").format(
+                sql.Literal(encoding)
+            )
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            conn.execute(statement)
         self.created.append(name)
         return self.url(name)
 

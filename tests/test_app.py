@@ -8,9 +8,11 @@ import signal
 from pathlib import Path
 
 import httpx
+import psycopg
+import pytest
 from websockets.asyncio.client import connect
 
-from tests.support import start_backend, stop_backend, wait_until_healthy
+from tests.support import PostgresServer, start_backend, stop_backend, wait_until_healthy
 
 
 async def test_sigterm_closes_websockets_with_1001_and_exits_cleanly(
@@ -37,3 +39,24 @@ async def test_sigterm_closes_websockets_with_1001_and_exits_cleanly(
     assert "200 GET / " in log  # one access-log line per request
     assert "stopped" in log
     assert "Traceback" not in log
+
+
+@pytest.mark.parametrize("encoding", ["SQL_ASCII", "LATIN1"])
+async def test_a_database_that_is_not_utf8_is_refused_at_start(
+    postgres: PostgresServer, tmp_path: Path, encoding: str
+) -> None:
+    """Such a database would hand names back as bytes (SQL_ASCII) or refuse most of them
+    (LATIN1) on some later upload: the backend says so at once, exits 2, and creates nothing."""
+    database_url = postgres.create_database(encoding=encoding)
+    process, _ = await start_backend(database_url, tmp_path)
+    assert process.stderr is not None
+    async with asyncio.timeout(60):
+        log = (await process.stderr.read()).decode()
+        assert await process.wait() == 2
+    assert f"uses the encoding {encoding}" in log
+    assert "needs UTF8" in log and "Traceback" not in log
+    with psycopg.connect(database_url) as conn:
+        tables = conn.execute(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+        ).fetchone()
+    assert tables == (0,)
