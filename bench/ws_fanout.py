@@ -21,6 +21,7 @@ from PIL import Image
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench.common import local_stack, percentile, publish, rss_kib, summary
+from scripts.launch import child_pids
 
 
 def png() -> bytes:
@@ -84,6 +85,11 @@ async def upload_round(
     return after_response, after_start, len(clients) - len(arrivals)
 
 
+def backend_memory(pid: int) -> tuple[int, list[int]]:
+    """RSS in KiB of a backend process and of each of its children."""
+    return rss_kib(pid), [rss_kib(child) for child in child_pids(pid)]
+
+
 async def run(clients_wanted: int, rounds: int) -> str:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -124,6 +130,9 @@ async def run(clients_wanted: int, rounds: int) -> str:
                 lost += missing
             await asyncio.sleep(0.5)
             extra_requests = stack.access_log_lines() - log_before - rounds
+            # Each backend with its sockets open after the uploads, and its children (the
+            # image workers: Pillow's memory is theirs).
+            resident = {pid: backend_memory(pid) for pid in pids}
             for client in clients:
                 await client.ws.close()
 
@@ -157,6 +166,17 @@ async def run(clients_wanted: int, rounds: int) -> str:
             "",
             f"- Backend RSS per 1,000 idle connections: {rss_per_1000:.1f} MiB "
             f"(summed over {len(pids)} processes).",
+            "- Resident memory with the sockets open, after the uploads: "
+            + "; ".join(
+                f"backend {own / 1024:.0f} MiB, its {len(workers)} child processes "
+                f"{sum(workers) / 1024:.0f} MiB"
+                for own, workers in resident.values()
+            )
+            + ". Target: RSS ≤ 100 MiB per backend: "
+            + ("met." if max(own for own, _ in resident.values()) <= 100 * 1024 else "NOT met.")
+            + " The children are the image workers (spawned Python processes with Pillow,"
+            " one per core) and multiprocessing's resource tracker; they hold no sockets and"
+            " no page cache, so their size does not grow with clients or images.",
             f"- Each upload's own p99 (after the response) ranged from {min(round_p99):.1f} to "
             f"{max(round_p99):.1f} ms over the {rounds} uploads: on 2 shared cores one slow "
             "upload moves the overall p99 a lot.",

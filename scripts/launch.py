@@ -17,6 +17,28 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
+def child_pids(parent: int) -> list[int]:
+    """The processes whose parent is `parent`, read from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+                found.append(int(entry.name))
+    return found
+
+
+def command_line(pid: int) -> bytes:
+    """A process's arguments, NUL-separated (empty once it has gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 @dataclass
 class RunningStack:
     url: str
@@ -30,19 +52,11 @@ class RunningStack:
 
     def backend_pids(self) -> list[int]:
         """The `python -m server` children of the local-stack process."""
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid == self.process.pid and b"server" in cmdline and b"-m" in cmdline:
-                pids.append(int(entry.name))
-        return sorted(pids)
+        return sorted(
+            pid
+            for pid in child_pids(self.process.pid)
+            if {b"server", b"-m"} <= set(command_line(pid).split(b"\0"))
+        )
 
     def access_log_lines(self) -> int:
         with (self.data_dir / "nginx" / "logs" / "access.log").open("rb") as fh:

@@ -204,20 +204,6 @@ class Stack:
                 time.sleep(0.05)
 
 
-def child_pids(parent: int) -> list[int]:
-    """The processes whose parent is `parent`, read from /proc."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
-                found.append(int(entry.name))
-    return found
-
-
 def files_in(root: Path) -> list[str]:
     """Every file under an images folder, sorted (thumbnails as `thumbs/<name>`)."""
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from scripts.launch import running_stack
+from scripts.launch import child_pids, command_line, running_stack
 from scripts.seaweed import SeaweedFS
 from server.formats import THUMB_SIDES, thumb_name
 from tests.images import make_image
@@ -25,7 +25,6 @@ from tests.support import (
     Browser,
     PostgresServer,
     Stack,
-    child_pids,
     files_in,
     stored_files,
 )
@@ -149,10 +148,3 @@ def test_local_stack_with_seaweedfs_keeps_the_images_in_its_own_bucket(
         assert len(sockets) == 4 and any(path.exists() for path in sockets)
     assert not Path(f"/proc/{weed[0]}").exists()
     assert not [path for path in sockets if path.exists()]
-
-
-def command_line(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""

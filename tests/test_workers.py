@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from scripts.launch import child_pids
 from server.errors import ServiceUnavailable, UploadTooLarge
 from server.gallery import Gallery
 from server.models import IncomingFile
@@ -19,7 +20,6 @@ from server.storage import LocalImageStore
 from server.workers import NICENESS, ImageWorkers
 from tests.images import make_photo
 from tests.support import (
-    child_pids,
     files_in,
     start_backend,
     stop_backend,
