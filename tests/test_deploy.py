@@ -345,6 +345,10 @@ def test_nginx_serves_generated_image_names_from_disk(nginx_without_backend: htt
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert response.headers["server"] == "nginx"  # server_tokens off: no version
+    # Sent whole whatever the Range (no 206 and no 416 with a second set of headers).
+    for ranges in ("bytes=0-9", f"bytes={len(response.content)}-"):
+        whole = nginx_without_backend.get(f"/images/{IMAGE_NAME}.png", headers={"Range": ranges})
+        assert (whole.status_code, whole.content) == (200, response.content)
 
 
 @pytest.mark.parametrize(

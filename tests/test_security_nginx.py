@@ -157,6 +157,7 @@ def assert_site_error(response: httpx.Response, status: int) -> None:
     assert response.status_code == status
     for header in HEADERS:
         assert header in response.headers, f"{status}: no {header}"
+        assert len(response.headers.get_list(header)) == 1, f"{status}: {header} twice"
     assert response.headers["content-type"].startswith("text/html")
     assert '<link rel="stylesheet" href="/static/errors/errors.css">' in response.text
     assert 'lang="ru"' in response.text  # the site's bilingual page, not nginx's own
@@ -191,6 +192,12 @@ def test_errors_nginx_produces_get_the_site_pages_and_headers(front: str) -> Non
     assert_site_error(httpx.get(f"{front}/static/errors/"), 403)
     assert_site_error(httpx.post(f"{front}/static/errors/errors.css"), 405)
     assert_site_error(httpx.get(f"{front}/x?" + "a" * 9000), 414)
+    for path in ("/favicon.ico", "/static/errors/errors.css"):  # files are sent whole
+        for ranges in ("bytes=99999999-", "bytes=0-1", "bytes=0-1,3-4"):
+            whole = httpx.get(f"{front}{path}", headers={"Range": ranges})
+            assert whole.status_code == 200 and "content-range" not in whole.headers
+            for header in HEADERS:
+                assert len(whole.headers.get_list(header)) == 1, (path, header)
     huge_header = {"X-Huge": "b" * 20000}
     assert_site_error(httpx.get(f"{front}/", headers=huge_header), 400)
     bad = parse(raw(front, b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n"))
