@@ -69,6 +69,7 @@ _MESSAGE_FOR_STATUS = {
     405: "This address does not accept that kind of request.",
     413: "The upload is larger than the {limit} MB limit.",
     415: "The file is not a JPEG, PNG or GIF image.",
+    426: "This address takes WebSocket connections only.",
     503: ServiceUnavailable.default_message,
 }
 _TITLE_FOR_STATUS = {
@@ -79,6 +80,7 @@ _TITLE_FOR_STATUS = {
     405: "Not allowed here",
     413: "Too large",
     415: "Unsupported file",
+    426: "WebSocket only",
     500: "Server error",
     503: "Temporarily unavailable",
 }

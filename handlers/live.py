@@ -8,10 +8,11 @@ from functools import lru_cache
 from typing import Any
 
 from loguru import logger
+from tornado.web import HTTPError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from handlers.base import set_security_headers
-from handlers.services import ServicesMixin, image_json
+from handlers.base import BaseHandler
+from handlers.services import image_json
 from server.errors import NotAuthenticated
 from server.models import ImageEvent
 
@@ -33,18 +34,39 @@ def encode_event(event: ImageEvent, base_url: str, can_delete: bool) -> str:
     return json.dumps(message, ensure_ascii=False)
 
 
-class LiveSocketHandler(ServicesMixin, WebSocketHandler):
-    """One connection. Tornado's origin check stays on: cross-site pages can't subscribe."""
+class LiveSocketHandler(BaseHandler, WebSocketHandler):
+    """One connection. Cross-site pages can't subscribe (Tornado's origin check). A refused
+    handshake gets the site's error page or JSON, like any other error (BaseHandler)."""
 
     _base_url: str
     _pending: int
 
     async def prepare(self) -> None:
+        # Not BaseHandler's: a socket needs no owner cookie of its own (the page set it).
         self.check_host()  # a DNS-rebinding page must not read the feed
         await self.resolve_admin()
 
-    def set_default_headers(self) -> None:
-        set_security_headers(self)  # the handshake's refusals (403, 400) carry them too
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        """Tornado's checks, made first so that a refusal goes through `write_error`
+        (Tornado's own answers them with a bare line of text)."""
+        headers = self.request.headers
+        upgrade = headers.get("Upgrade", "").lower() == "websocket"
+        connection = "upgrade" in headers.get("Connection", "").lower().replace(" ", "").split(",")
+        if not (upgrade and connection and headers.get("Sec-WebSocket-Key")):
+            raise HTTPError(400, "not a WebSocket handshake")
+        # Tornado 6.6's own same-origin test (Origin against Host, Sec-Fetch-Site), as its
+        # get() makes it; it returns why the request is cross-origin, or None.
+        refused = self._check_cross_origin(self.check_origin)
+        if refused is not None:
+            raise HTTPError(403, "cross-origin WebSocket: %s", refused)
+        if headers.get("Sec-WebSocket-Version") not in ("7", "8", "13"):
+            raise HTTPError(426, "unsupported WebSocket version")
+        await super().get(*args, **kwargs)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if status_code == 426:  # the versions a client may try (RFC 6455, 4.4)
+            self.set_header("Sec-WebSocket-Version", "7, 8, 13")
+        super().write_error(status_code, **kwargs)
 
     def open(self, *args: Any, **kwargs: Any) -> None:
         try:

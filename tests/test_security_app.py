@@ -224,9 +224,47 @@ async def test_the_live_feed_refuses_other_host_names(guarded: InProcessApp) -> 
     with pytest.raises(InvalidStatus) as refused:
         async with connect(ws_url, origin="http://rebound.example", additional_headers=rebound):  # type: ignore[arg-type]
             pass
-    assert refused.value.response.status_code == 400
+    assert refused.value.response.status_code == 400, refused.value.response.body
     async with connect(ws_url, origin=guarded.url) as ws:  # type: ignore[arg-type]
         assert "hello" in await ws.recv()
+
+
+HANDSHAKE = {
+    "Upgrade": "websocket",
+    "Connection": "Upgrade",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    "Sec-WebSocket-Version": "13",
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "status"),
+    [
+        ({"Upgrade": None, "Connection": None}, 400),  # a plain GET, e.g. a browser tab
+        ({"Upgrade": "h2c"}, 400),
+        ({"Sec-WebSocket-Key": None}, 400),
+        ({"Origin": "http://evil.example"}, 403),
+        ({"Sec-WebSocket-Version": "99"}, 426),
+    ],
+    ids=["plain GET", "other upgrade", "no key", "other origin", "unknown version"],
+)
+@pytest.mark.parametrize("accept", ["text/html", "application/json"])
+async def test_a_refused_handshake_gets_the_site_error(
+    guarded: InProcessApp, change: dict[str, str | None], status: int, accept: str
+) -> None:
+    """Failed before: Tornado's own one-line text answers (e.g. 'Can "Upgrade" only to
+    "WebSocket".'), not the site's page or JSON."""
+    headers = {**HANDSHAKE, "Origin": guarded.url, "Accept": accept} | change
+    async with guarded.client() as client:
+        refused = await client.get("/ws", headers={k: v for k, v in headers.items() if v})
+    assert refused.status_code == status
+    assert_secure(refused)
+    if accept == "application/json":
+        assert refused.json()["error"]
+    else:
+        assert 'class="error-page"' in refused.text
+    if status == 426:
+        assert refused.headers["sec-websocket-version"] == "7, 8, 13"
 
 
 async def test_the_live_feed_closes_on_a_large_message(guarded: InProcessApp) -> None:
