@@ -392,10 +392,14 @@ def test_nginx_refuses_bodies_over_six_megabytes(nginx_without_backend: httpx.Cl
 def test_nginx_serves_static_files_and_hides_internal_pages(
     nginx_without_backend: httpx.Client,
 ) -> None:
-    response = nginx_without_backend.get("/static/errors/413.html?v=abc")
+    response = nginx_without_backend.get("/static/errors/errors.css?v=abc")
     assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["content-type"].startswith("text/css")
     assert "max-age" in response.headers["cache-control"]
+    # The error pages are server-side includes, run only when nginx answers an error.
+    for raw in ("/static/errors/413.html", "/static/errors/_page.html", "/static/errors/404.json"):
+        refused = nginx_without_backend.get(raw)
+        assert refused.status_code == 404 and "<!--#" not in refused.text, raw
     # /_errors/ is internal: a direct request goes nowhere near the files.
     assert nginx_without_backend.get("/_errors/413.json").status_code == 404
     assert nginx_without_backend.get("/static/errors/").status_code == 403  # no autoindex

@@ -161,12 +161,26 @@ def assert_site_error(response: httpx.Response, status: int) -> None:
     assert response.headers["content-type"].startswith("text/html")
     assert '<link rel="stylesheet" href="/static/errors/errors.css">' in response.text
     assert 'lang="ru"' in response.text  # the site's bilingual page, not nginx's own
+    assert response.text.lstrip().startswith("<!DOCTYPE html>")
+    assert "<!--#" not in response.text  # every server-side include ran
+    for element in ("title", "h1", "h2"):  # filled in, in both languages
+        assert re.search(rf"<{element}>[^<\s·][^<]*</{element}>", response.text), element
 
 
 def parse(raw_response: bytes) -> httpx.Response:
     head, _, body = raw_response.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     headers = [tuple(h.split(": ", 1)) for h in lines[1:]]
+    if ("Transfer-Encoding", "chunked") in headers:  # the error pages are server-side includes
+        headers.remove(("Transfer-Encoding", "chunked"))
+        chunks, rest = [], body
+        while True:
+            size, _, rest = rest.partition(b"\r\n")
+            if int(size, 16) == 0:
+                break
+            chunks.append(rest[: int(size, 16)])
+            rest = rest[int(size, 16) + 2 :]
+        body = b"".join(chunks)
     return httpx.Response(int(lines[0].split()[1]), headers=headers, content=body)
 
 
@@ -295,7 +309,10 @@ def test_every_error_page_nginx_names_exists_in_both_shapes() -> None:
     assert {"400", "404", "500", "502"} <= pages
     for code in pages:
         html = (REPO / "static" / "errors" / f"{code}.html").read_text()
-        assert 'lang="ru"' in html
+        # Title and text in both languages for the one page around them (_page.html).
+        names = re.findall(r'<!--# set var="(\w+)" value="[^"]+" -->', html)
+        assert sorted(names) == ["text", "text_ru", "title", "title_ru"], code
+        assert html.rstrip().endswith('<!--# include file="_page.html" -->'), code
         # Some carry an SSI echo (413's limit), so they are JSON only once nginx served them.
         shape = (REPO / "static" / "errors" / f"{code}.json").read_text()
         assert shape.startswith('{"error": "') and shape.rstrip().endswith('"}')

@@ -111,7 +111,8 @@ def test_keyboard_alone_reaches_upload_and_gallery(context: BrowserContext) -> N
     assert "/upload/" in targets and "/images/" in targets
 
 
-PAGES = ["/", "/upload/", "/images/", "/view/{id}", "/nowhere"]
+# The app's pages, its 404, and nginx's own 404 page (a server-side include).
+PAGES = ["/", "/upload/", "/images/", "/view/{id}", "/nowhere", "/static/nowhere.css"]
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
