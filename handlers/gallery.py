@@ -97,8 +97,7 @@ class ImageViewHandler(BaseHandler):
 
 class DeleteHandler(BaseHandler):
     async def delete(self, image_id: str) -> None:
-        await self.gallery.delete(int(image_id), self.viewer)
-        self.remember_write(await self.gallery.write_version())
+        self.remember_write(await self.gallery.delete(int(image_id), self.viewer))
         self.set_status(204)
         self.finish()
 

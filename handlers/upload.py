@@ -57,8 +57,9 @@ class UploadHandler(BaseHandler):
         self.check_xsrf_cookie()
         files = [IncomingFile(f.filename, f.body) for f in self.request.files.get("file", [])]
         owner_hash = self.ensure_owner_hash()
-        image = await self.gallery.upload(files, owner_hash)
-        self.remember_write(await self.gallery.write_version())
+        written = await self.gallery.upload(files, owner_hash)
+        self.remember_write(written.version)
+        image = written.image
         self.set_status(201)
         if self.wants_json():
             self.finish(self.image_json(image, Viewer(owner_hash=owner_hash)))

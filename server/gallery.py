@@ -29,6 +29,7 @@ from server.models import (
     IncomingFile,
     NewImage,
     Viewer,
+    Written,
 )
 from server.pagecache import PageCache
 from server.storage import ImageStore
@@ -119,10 +120,11 @@ class Gallery:
         """The upload limit as the site writes it, in MB ("5", or "0.5" for a test's limit)."""
         return f"{self.max_upload_bytes / MIB:g}"
 
-    async def upload(self, files: list[IncomingFile], owner_hash: str) -> Image:
+    async def upload(self, files: list[IncomingFile], owner_hash: str) -> Written:
         """Validate, store and record one image; on any failure nothing is left behind.
 
-        Returns once the image is stored and its row committed; its thumbnails are made
+        Returns once the image is stored and its row committed, with the write's version
+        (which the uploader's next page must be as new as); its thumbnails are made
         afterwards (`_add_thumbnails`): until they exist the gallery shows the original, and
         an `image.updated` event tells every page when they do."""
         incoming = self._single_file(files)
@@ -138,7 +140,7 @@ class Gallery:
         filename = self.store.new_filename(info.extension)
         await asyncio.to_thread(self.store.write_upload, filename, body, [])
         try:
-            image = await repository.insert_image(
+            written = await repository.insert_image(
                 self.pool,
                 NewImage(
                     filename=filename,
@@ -153,6 +155,7 @@ class Gallery:
         except BaseException:
             await asyncio.to_thread(self.store.delete, filename)
             raise
+        image = written.image
         logger.info("stored image {} ({} bytes) as {}", image.id, image.size, filename)
         # Uploads can be answered faster than thumbnails are made: past a backlog, a waiting
         # task reads its image back from the store instead of keeping its bytes in memory.
@@ -160,7 +163,7 @@ class Gallery:
         task = asyncio.create_task(self._add_thumbnails(image, kept), name=f"thumbs-{image.id}")
         self._thumbnailing.add(task)
         task.add_done_callback(self._thumbnailing.discard)
-        return image
+        return written
 
     async def _add_thumbnails(self, image: Image, body: bytes | None) -> None:
         """Make, store and record an upload's thumbnails. Failing here loses nothing: the
@@ -216,11 +219,6 @@ class Gallery:
             )
         return page
 
-    async def write_version(self) -> int:
-        """The version a client that has just written must see at least (read after its
-        write committed, so it is the write's own version or a later one)."""
-        return await repository.current_version(self.pool)
-
     async def _read_page(self, number: int) -> GalleryPage:
         total, images = await repository.list_page(self.pool, PER_PAGE, (number - 1) * PER_PAGE)
         pages = max(1, math.ceil(total / PER_PAGE))
@@ -235,12 +233,14 @@ class Gallery:
     async def neighbours(self, image_id: int) -> tuple[int | None, int | None]:
         return await repository.neighbours(self.pool, image_id)
 
-    async def delete(self, image_id: int, viewer: Viewer) -> None:
-        """Remove the row, then the file (a missing file is not an error)."""
+    async def delete(self, image_id: int, viewer: Viewer) -> int:
+        """Remove the row, then the file (a missing file is not an error). Returns the
+        write's version (the deleter's next page must be as new as that)."""
         image = await self.get(image_id)
         if not viewer.can_delete(image):
             raise NotAllowed()
-        if await repository.delete_image(self.pool, image_id) is None:
+        written = await repository.delete_image(self.pool, image_id)
+        if written is None:
             raise ImageNotFound()
         try:
             if not await asyncio.to_thread(self.store.delete, image.filename):
@@ -251,6 +251,7 @@ class Gallery:
             # removes once the store is back.
             logger.warning("image {} deleted; its files stay until the store is back", image_id)
         logger.info("deleted image {} ({})", image_id, image.filename)
+        return written.version
 
     async def check_health(self) -> None:
         await repository.ping(self.pool)

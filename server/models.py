@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -74,6 +74,15 @@ class Image:
             "thumb_width": self.thumb_width,
             "thumb_height": self.thumb_height,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """A committed write (upload, delete, thumbnails recorded) and its gallery version
+    (migration 004): whoever made it must be shown pages at least that new."""
+
+    image: Image
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,21 +167,11 @@ class ImageEvent:
     image_id: int | None = None
     version: int | None = None  # the write's version (migration 004); None for resync
 
-    def to_json(self) -> str:
-        """The NOTIFY payload: a few hundred bytes, well under PostgreSQL's 8000-byte cap."""
-        data: dict[str, Any] = {"type": self.kind, "total": self.total}
-        if self.image is not None:
-            image = asdict(self.image)
-            image["uploaded_at"] = self.image.uploaded_at.isoformat()
-            data["image"] = image
-        if self.image_id is not None:
-            data["id"] = self.image_id
-        if self.version is not None:
-            data["version"] = self.version
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-
     @classmethod
     def from_json(cls, payload: str) -> ImageEvent:
+        """From the NOTIFY payload the write's own statement makes (server/repository.py):
+        {"type", "total", "image" (the row, its columns named as Image's fields) or "id",
+        "version"}, a few hundred bytes, well under PostgreSQL's 8000-byte cap."""
         data = json.loads(payload)
         image = None
         if data.get("image") is not None:

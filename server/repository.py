@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from typing import Any
 
 import psycopg
@@ -17,7 +18,7 @@ from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from server.errors import ServiceUnavailable
-from server.models import Image, ImageEvent, NewImage
+from server.models import Image, NewImage, Written
 
 EVENTS_CHANNEL = "image_events"
 
@@ -38,20 +39,80 @@ async def _connection(pool: AsyncConnectionPool) -> AsyncIterator[AsyncConnectio
 
 
 async def _count(conn: AsyncConnection) -> int:
-    """O(1): the triggers of migration 002 keep the count in `image_total`. Read inside a
-    write's transaction, it includes that write (the write holds the row until commit)."""
+    """O(1): the triggers of migration 002 keep the count in `image_total`."""
     cur = await conn.execute("SELECT total FROM image_total")
     row = await cur.fetchone()
     assert row is not None
     return int(row[0])
 
 
-async def _next_version(conn: AsyncConnection) -> int:
-    """The write's version (migration 004): the row lock keeps versions in commit order."""
-    cur = await conn.execute("UPDATE image_total SET version = version + 1 RETURNING version")
-    row = await cur.fetchone()
-    assert row is not None
-    return int(row[0])
+# Each write is one statement, so one round trip (the pool's connections are autocommit, so
+# it is its own transaction): the row change, the gallery version bumped (migration 004),
+# and the event announced with `pg_notify`, which PostgreSQL delivers only if it commits.
+# The version lives in image_total's one row, whose lock (taken after the image row's, as
+# the total's triggers take it) keeps versions in commit order. PostgreSQL writes the
+# event's payload (what ImageEvent.from_json reads): the image object is the returned row
+# (_IMAGE_COLUMNS are Image's fields), the total the one the total's trigger then writes.
+_INSERT = f"""
+WITH new AS (
+    INSERT INTO images (filename, original_name, size, width, height, format, owner_hash,
+                        thumb_width, thumb_height)
+    VALUES (%(filename)s, %(original_name)s, %(size)s, %(width)s, %(height)s, %(format)s,
+            %(owner_hash)s, %(thumb_width)s, %(thumb_height)s)
+    RETURNING {_IMAGE_COLUMNS}
+), written AS (
+    UPDATE image_total SET version = version + 1 RETURNING version, total + 1 AS total
+)
+SELECT written.version,
+       pg_notify(%(channel)s, json_build_object('type', 'image.created', 'total', written.total,
+                 'image', to_json(new), 'version', written.version)::text),
+       new.*
+FROM new, written
+"""
+
+_DELETE = f"""
+WITH gone AS (
+    DELETE FROM images WHERE id = %(id)s RETURNING {_IMAGE_COLUMNS}
+), written AS (
+    UPDATE image_total SET version = version + 1 WHERE EXISTS (SELECT FROM gone)
+    RETURNING version, total - 1 AS total
+)
+SELECT written.version,
+       pg_notify(%(channel)s, json_build_object('type', 'image.deleted', 'total', written.total,
+                 'id', gone.id, 'version', written.version)::text),
+       gone.*
+FROM gone, written
+"""
+
+_SET_THUMBNAIL = f"""
+WITH changed AS (
+    UPDATE images SET thumb_width = %(width)s, thumb_height = %(height)s WHERE id = %(id)s
+    RETURNING {_IMAGE_COLUMNS}
+), written AS (
+    UPDATE image_total SET version = version + 1 WHERE EXISTS (SELECT FROM changed)
+    RETURNING version
+)
+SELECT written.version,
+       pg_notify(%(channel)s, json_build_object('type', 'image.updated', 'total', NULL,
+                 'image', to_json(changed), 'version', written.version)::text),
+       changed.*
+FROM changed, written
+"""
+
+
+def _written(cursor: Any) -> Callable[[Sequence[Any]], Written]:
+    def make(values: Sequence[Any]) -> Written:
+        # The version, pg_notify's (empty) result, then Image's fields in declared order.
+        return Written(Image(*values[2:]), int(values[0]))
+
+    return make
+
+
+async def _write(pool: AsyncConnectionPool, statement: str, **params: Any) -> Written | None:
+    async with _connection(pool) as conn:
+        cur = conn.cursor(row_factory=_written)
+        await cur.execute(statement, {"channel": EVENTS_CHANNEL, **params})
+        return await cur.fetchone()
 
 
 async def current_version(pool: AsyncConnectionPool) -> int:
@@ -63,53 +124,17 @@ async def current_version(pool: AsyncConnectionPool) -> int:
         return int(row[0])
 
 
-async def _notify(conn: AsyncConnection, event: ImageEvent) -> None:
-    await conn.execute("SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, event.to_json()))
+async def insert_image(pool: AsyncConnectionPool, new: NewImage) -> Written:
+    """Record an upload, announced as `image.created`; with the write's version."""
+    written = await _write(pool, _INSERT, **asdict(new))
+    assert written is not None
+    return written
 
 
-async def insert_image(pool: AsyncConnectionPool, new: NewImage) -> Image:
-    async with _connection(pool) as conn, conn.transaction():
-        cur = conn.cursor(row_factory=class_row(Image))
-        await cur.execute(
-            "INSERT INTO images (filename, original_name, size, width, height, format, owner_hash,"
-            " thumb_width, thumb_height)"
-            f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_IMAGE_COLUMNS}",
-            (
-                new.filename,
-                new.original_name,
-                new.size,
-                new.width,
-                new.height,
-                new.format,
-                new.owner_hash,
-                new.thumb_width,
-                new.thumb_height,
-            ),
-        )
-        image = await cur.fetchone()
-        assert image is not None
-        total = await _count(conn)
-        version = await _next_version(conn)
-        await _notify(conn, ImageEvent("image.created", total=total, image=image, version=version))
-    return image
-
-
-async def delete_image(pool: AsyncConnectionPool, image_id: int) -> Image | None:
-    """Delete the row; returns what was deleted, or None when it was already gone."""
-    async with _connection(pool) as conn, conn.transaction():
-        cur = conn.cursor(row_factory=class_row(Image))
-        await cur.execute(
-            f"DELETE FROM images WHERE id = %s RETURNING {_IMAGE_COLUMNS}", (image_id,)
-        )
-        image = await cur.fetchone()
-        if image is None:
-            return None
-        total = await _count(conn)
-        version = await _next_version(conn)
-        await _notify(
-            conn, ImageEvent("image.deleted", total=total, image_id=image_id, version=version)
-        )
-    return image
+async def delete_image(pool: AsyncConnectionPool, image_id: int) -> Written | None:
+    """Delete the row, announced as `image.deleted`; returns what was deleted with the
+    write's version, or None when it was already gone."""
+    return await _write(pool, _DELETE, id=image_id)
 
 
 async def get_image(pool: AsyncConnectionPool, image_id: int) -> Image | None:
@@ -171,18 +196,8 @@ async def set_thumbnail(
 ) -> Image | None:
     """Record that an image's thumbnails exist, announced as `image.updated`; None when the
     image is gone. (The row lock orders this against a concurrent delete.)"""
-    async with _connection(pool) as conn, conn.transaction():
-        cur = conn.cursor(row_factory=class_row(Image))
-        await cur.execute(
-            "UPDATE images SET thumb_width = %s, thumb_height = %s WHERE id = %s"
-            f" RETURNING {_IMAGE_COLUMNS}",
-            (width, height, image_id),
-        )
-        image = await cur.fetchone()
-        if image is not None:
-            version = await _next_version(conn)
-            await _notify(conn, ImageEvent("image.updated", image=image, version=version))
-        return image
+    written = await _write(pool, _SET_THUMBNAIL, id=image_id, width=width, height=height)
+    return None if written is None else written.image
 
 
 async def images_after(pool: AsyncConnectionPool, after_id: int, limit: int) -> list[Image]:

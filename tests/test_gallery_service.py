@@ -30,7 +30,7 @@ OWNER = "b" * 64
 
 async def test_upload_stores_file_and_row(gallery: Gallery) -> None:
     data = make_image("JPEG")
-    image = await gallery.upload([IncomingFile("Holiday.JPG", data)], OWNER)
+    image = (await gallery.upload([IncomingFile("Holiday.JPG", data)], OWNER)).image
     assert image.original_name == "Holiday.JPG"
     assert gallery.store.path(image.filename).read_bytes() == data
     assert (await gallery.get(image.id)) == image
@@ -99,7 +99,7 @@ async def test_pages(gallery: Gallery) -> None:
 
 
 async def test_delete_rules(gallery: Gallery, pool: AsyncConnectionPool) -> None:
-    image = await gallery.upload([IncomingFile("a.png", make_image())], OWNER)
+    image = (await gallery.upload([IncomingFile("a.png", make_image())], OWNER)).image
     with pytest.raises(NotAllowed):
         await gallery.delete(image.id, Viewer(owner_hash="c" * 64))
     with pytest.raises(NotAllowed):
@@ -114,7 +114,7 @@ async def test_delete_rules(gallery: Gallery, pool: AsyncConnectionPool) -> None
 async def test_delete_when_the_file_is_already_gone_still_removes_the_row(
     gallery: Gallery, pool: AsyncConnectionPool
 ) -> None:
-    image = await gallery.upload([IncomingFile("a.png", make_image())], OWNER)
+    image = (await gallery.upload([IncomingFile("a.png", make_image())], OWNER)).image
     gallery.store.path(image.filename).unlink()
     await gallery.delete(image.id, Viewer(owner_hash=OWNER))
     assert await repository.get_image(pool, image.id) is None

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 async def test_an_upload_returns_first_and_its_thumbnails_follow(gallery: Gallery) -> None:
-    image = await gallery.upload([IncomingFile("photo.jpg", make_photo(1600, 1200))], OWNER)
+    image = (await gallery.upload([IncomingFile("photo.jpg", make_photo(1600, 1200))], OWNER)).image
     # Stored and recorded; the thumbnails are not made yet (the gallery shows the original).
     assert not image.has_thumbnail
     assert files_in(gallery.store.root) == [image.filename]
@@ -58,7 +58,9 @@ async def test_thumbnails_that_cannot_be_written_leave_the_image_to_the_backfill
     gallery.store.new_filename = lambda ext: name  # type: ignore[method-assign]
     blocker = gallery.store.thumb_path(name, THUMB_SIDES[1])
     blocker.mkdir()
-    image = await gallery.upload([IncomingFile("a.png", make_image("PNG", (900, 700)))], OWNER)
+    image = (
+        await gallery.upload([IncomingFile("a.png", make_image("PNG", (900, 700)))], OWNER)
+    ).image
     await gallery.settle()
     blocker.rmdir()
     # The image is kept, shown as the original; no half set of thumbnails.
@@ -69,7 +71,9 @@ async def test_thumbnails_that_cannot_be_written_leave_the_image_to_the_backfill
 
 
 async def test_delete_removes_the_thumbnails(gallery: Gallery) -> None:
-    image = await gallery.upload([IncomingFile("a.gif", make_image("GIF", (500, 400)))], OWNER)
+    image = (
+        await gallery.upload([IncomingFile("a.gif", make_image("GIF", (500, 400)))], OWNER)
+    ).image
     await gallery.settle()
     await gallery.delete(image.id, Viewer(owner_hash=OWNER))
     assert files_in(gallery.store.root) == []
@@ -78,7 +82,7 @@ async def test_delete_removes_the_thumbnails(gallery: Gallery) -> None:
 async def test_an_image_deleted_before_its_thumbnails_leaves_none_behind(
     gallery: Gallery, pool: AsyncConnectionPool
 ) -> None:
-    image = await gallery.upload([IncomingFile("a.jpg", make_photo(1200, 900))], OWNER)
+    image = (await gallery.upload([IncomingFile("a.jpg", make_photo(1200, 900))], OWNER)).image
     # The thumbnails are being made in a worker process while the image goes.
     await gallery.delete(image.id, Viewer(owner_hash=OWNER))
     await gallery.settle()
@@ -90,7 +94,9 @@ async def make_unthumbnailed(gallery: Gallery, pool: AsyncConnectionPool, count:
     """Uploads as they were before thumbnails existed: files and rows, no thumbnails."""
     ids = []
     for n in range(count):
-        image = await gallery.upload([IncomingFile(f"{n}.jpg", make_photo(900, 600, n))], OWNER)
+        image = (
+            await gallery.upload([IncomingFile(f"{n}.jpg", make_photo(900, 600, n))], OWNER)
+        ).image
         await gallery.settle()
         gallery.store.delete_thumbnails(image.filename)
         ids.append(image.id)
@@ -104,7 +110,9 @@ async def test_backfill_makes_missing_thumbnails_and_skips_what_it_cannot(
 ) -> None:
     ids = await make_unthumbnailed(gallery, pool, 4)
     # One row keeps its size but lost a file; one image has no file at all.
-    kept = await gallery.upload([IncomingFile("k.png", make_image("PNG", (700, 350)))], OWNER)
+    kept = (
+        await gallery.upload([IncomingFile("k.png", make_image("PNG", (700, 350)))], OWNER)
+    ).image
     await gallery.settle()
     kept = await gallery.get(kept.id)
     gallery.store.thumb_path(kept.filename, THUMB_SIDES[1]).unlink()
@@ -158,8 +166,8 @@ async def test_past_the_backlog_thumbnails_are_made_from_the_stored_file(
     """Uploads answered faster than thumbnails are made do not keep their bytes in memory:
     the waiting task reads the stored image back (or finds it deleted meanwhile)."""
     monkeypatch.setattr("server.gallery.THUMBNAIL_BACKLOG_IN_MEMORY", 0)
-    kept = await gallery.upload([IncomingFile("k.jpg", make_photo(900, 600))], OWNER)
-    gone = await gallery.upload([IncomingFile("g.jpg", make_photo(900, 600, 1))], OWNER)
+    kept = (await gallery.upload([IncomingFile("k.jpg", make_photo(900, 600))], OWNER)).image
+    gone = (await gallery.upload([IncomingFile("g.jpg", make_photo(900, 600, 1))], OWNER)).image
     await gallery.delete(gone.id, Viewer(owner_hash=OWNER))
     await gallery.settle()
     assert files_in(gallery.store.root) == sorted(stored_files(kept.filename))

@@ -60,7 +60,7 @@ def old_file(path: Path, data: bytes) -> Path:
 
 
 async def upload(gallery: Gallery, name: str = "a.png") -> tuple[int, str]:
-    image = await gallery.upload([IncomingFile(name, make_image())], OWNER)
+    image = (await gallery.upload([IncomingFile(name, make_image())], OWNER)).image
     await gallery.settle()
     return image.id, image.filename
 
@@ -254,7 +254,7 @@ async def test_the_pool_recovers_by_itself_after_the_database_restarts(
     await asyncio.to_thread(postgres.restart, str(conninfo_to_dict(unit_database_url)["dbname"]))
     # The very next upload works: no retry, no reopening the pool; broken connections are
     # noticed when checked out and replaced.
-    image = await gallery.upload([IncomingFile("after.png", make_image())], OWNER)
+    image = (await gallery.upload([IncomingFile("after.png", make_image())], OWNER)).image
     assert await repository.get_image(pool, image.id) == image
     assert gallery.store.path(image.filename).exists()
     await gallery.check_health()

@@ -32,7 +32,9 @@ async def test_migrating_to_s3_and_back_copies_everything_once(
     gallery: Gallery, seaweedfs: SeaweedFS, unit_database_url: str, tmp_path: Path
 ) -> None:
     images = [
-        await gallery.upload([IncomingFile(f"{color}.png", make_image(color=color))], "a" * 64)
+        (
+            await gallery.upload([IncomingFile(f"{color}.png", make_image(color=color))], "a" * 64)
+        ).image
         for color in ("red", "green", "blue")
     ]
     await gallery.settle()  # the thumbnails are made after each upload returns

@@ -33,11 +33,11 @@ async def test_another_process_never_serves_a_writer_a_page_older_than_its_write
         process.pages.live = live
         process.pages.max_age = 600  # longer than this test: only events make it forget
     try:
-        first = await a.upload([IncomingFile("1.png", make_image())], OWNER)
+        first = (await a.upload([IncomingFile("1.png", make_image())], OWNER)).image
         assert ids(await b.page(1)) == [first.id]  # read, and kept by b
 
-        second = await a.upload([IncomingFile("2.png", make_image())], OWNER)
-        seen = await a.write_version()  # what the upload's answer carries
+        upload = await a.upload([IncomingFile("2.png", make_image())], OWNER)
+        second, seen = upload.image, upload.version  # the version the answer carries
         # b has not heard of it yet: others get b's kept page (it is a cache) ...
         assert ids(await b.page(1)) == [first.id]
         # ... but the uploader, whose cookie says `seen`, gets a page read afresh.
@@ -48,8 +48,7 @@ async def test_another_process_never_serves_a_writer_a_page_older_than_its_write
         assert ids(fresh) == [second.id, first.id]
         assert await b.page(1, seen) is fresh  # heard of `seen`: served from the cache
 
-        await a.delete(first.id, Viewer(owner_hash=OWNER))
-        seen = await a.write_version()
+        seen = await a.delete(first.id, Viewer(owner_hash=OWNER))
         assert ids(await b.page(1, seen)) == [second.id]
 
         # A listener that lost its connection may miss events: no cache then.

@@ -147,7 +147,7 @@ async def test_far_pages_are_read_from_the_oldest_end(pool: AsyncConnectionPool)
 
 
 async def test_set_thumbnail_and_walking_every_row(pool: AsyncConnectionPool) -> None:
-    images = [await repository.insert_image(pool, new_row(n)) for n in range(5)]
+    images = [(await repository.insert_image(pool, new_row(n))).image for n in range(5)]
     assert images[0].has_thumbnail is False
     updated = await repository.set_thumbnail(pool, images[1].id, 320, 240)
     got = await repository.get_image(pool, images[1].id)

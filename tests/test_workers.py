@@ -78,7 +78,7 @@ async def test_a_killed_worker_is_replaced_and_the_next_upload_succeeds(
     try:
         pids = await workers.start()
         os.kill(pids[0], signal.SIGKILL)
-        image = await gallery.upload([IncomingFile("a.jpg", make_photo(800, 600))], OWNER)
+        image = (await gallery.upload([IncomingFile("a.jpg", make_photo(800, 600))], OWNER)).image
         await gallery.settle()
         assert files_in(store.root) == sorted(stored_files(image.filename))
         assert (await gallery.get(image.id)).has_thumbnail
