@@ -205,6 +205,10 @@ class BaseHandler(ServicesMixin, tornado.web.RequestHandler):
             share_codes=share_codes,
             page_window=page_window,
             share_formats=SHARE_FORMATS,
+            # The page's own address (the language switch comes back to it), and the XSRF
+            # token, masked afresh for every page: the two things a kept gallery body leaves
+            # as holes (handlers/gallery.py), so the templates read them from here only.
+            current_uri=self.request.uri,
             xsrf_value=self.xsrf_token.decode(),
             admin_enabled=self.access.admin_enabled,
             is_admin=self._viewer_or_anonymous().is_admin,

@@ -16,7 +16,7 @@ from tornado.httpserver import HTTPServer
 from handlers import auth, language, live, pages, upload
 from handlers import gallery as gallery_routes
 from handlers.pages import NotFoundHandler
-from handlers.services import RenderedTiles
+from handlers.services import RenderedTiles, VerifiedCookies
 from handlers.static import StaticFiles
 from server import integrity, repository
 from server.access import AccessPolicy
@@ -76,6 +76,7 @@ def make_app(
         hub=hub,
         image_workers=image_workers,
         rendered_tiles=RenderedTiles(),
+        verified_cookies=VerifiedCookies(),
         access=AccessPolicy(
             config.admin_password,
             config.api_token,

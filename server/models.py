@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -135,6 +135,10 @@ class GalleryPage:
     per_page: int
     total: int
     images: list[Image]
+    # What the web layer made of this page (its bodies, per kind of viewer), kept exactly as
+    # long as the page is: a page server.pagecache keeps is one object shared by every
+    # request until the next event forgets it, and its renderings go with it.
+    renderings: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -337,10 +337,11 @@ class InProcessApp:
 
 @asynccontextmanager
 async def in_process_app(
-    config: Config, image_workers: ImageWorkers
+    config: Config, image_workers: ImageWorkers, cookie_secret: str | None = None
 ) -> AsyncIterator[InProcessApp]:
     """`make_app` for `config` (its database must exist) served on an unused port in the
-    running event loop, wired as `server.app.serve` wires it."""
+    running event loop, wired as `server.app.serve` wires it; apps that play processes of
+    one site share a `cookie_secret` (a fresh one otherwise)."""
     store = LocalImageStore(config.images_dir)
     store.ensure()
     pool = make_pool(config)
@@ -355,7 +356,7 @@ async def in_process_app(
         config,
         gallery=gallery,
         hub=hub,
-        cookie_secret=secrets.token_urlsafe(32),
+        cookie_secret=cookie_secret or secrets.token_urlsafe(32),
         image_workers=image_workers,
     )
     sock, port = bind_unused_port()

@@ -6,7 +6,7 @@ to the owner cookie, and admin sessions that logging out ends."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -14,6 +14,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from handlers.redirects import MAX_REDIRECT_PART, same_site_path
+from handlers.services import VerifiedCookies
 from server.config import Config
 from server.workers import ImageWorkers
 from tests.images import make_image
@@ -303,6 +304,54 @@ async def test_a_token_minted_for_another_browser_is_refused(guarded: InProcessA
         assert mallory.cookies["_xsrf"] != alices_token
         fresh = await mallory.post("/lang", data={"lang": "ru"}, headers=token(mallory))
         assert fresh.status_code == 302
+
+
+# -- a signed cookie seen before is not a way round its signature --------------------------------
+
+
+def test_verified_cookies_keep_only_values_that_verified() -> None:
+    checks: list[str] = []
+
+    def verify(raw: str, answer: bytes | None) -> Callable[[], bytes | None]:
+        return lambda: checks.append(raw) or answer
+
+    cookies = VerifiedCookies(size=2, recheck_seconds=3600)
+    assert cookies.decode("owner", "good", verify("good", b"token")) == b"token"
+    assert cookies.decode("owner", "good", verify("good", b"other")) == b"token"  # kept
+    assert cookies.decode("admin", "good", verify("good", None)) is None  # another name
+    for _ in range(2):  # what did not verify is verified again every time
+        assert cookies.decode("owner", "forged", verify("forged", None)) is None
+    assert checks == ["good", "good", "forged", "forged"]
+    cookies.decode("owner", "second", verify("second", b"2"))
+    cookies.decode("owner", "third", verify("third", b"3"))  # past size: "good" forgotten
+    assert cookies.decode("owner", "good", verify("good", None)) is None
+    stale = VerifiedCookies(recheck_seconds=0)
+    stale.decode("owner", "good", verify("good", b"token"))
+    assert stale.decode("owner", "good", verify("good", None)) is None  # verified again
+
+
+async def test_an_altered_owner_cookie_is_refused_after_the_real_one_was_seen(
+    guarded: InProcessApp, browser: httpx.AsyncClient
+) -> None:
+    image = await browser.post(
+        "/upload/",
+        files={"file": ("mine.png", make_image(), "image/png")},
+        headers=token(browser) | JSON,
+    )
+    assert image.status_code == 201
+    owner = browser.cookies["owner"]
+    for _ in range(2):  # seen, and kept as verified
+        page = await browser.get("/images/", headers=JSON)
+        assert [i["can_delete"] for i in page.json()["images"]][:1] == [True]
+    signature = owner.rstrip('"')[-1]
+    altered = (
+        owner.rstrip('"')[:-1] + ("0" if signature != "0" else "1") + '"' * owner.endswith('"')
+    )
+    async with guarded.client(cookies={"owner": altered}) as forger:
+        page = await forger.get("/images/", headers=JSON)
+    assert [i["can_delete"] for i in page.json()["images"]][:1] == [False]
+    # Treated as a first visit: a new owner cookie of its own.
+    assert page.cookies.get("owner") not in (None, owner, altered)
 
 
 # -- logging out ends the admin session on the server --------------------------------------------
