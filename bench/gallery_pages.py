@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import re
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,6 +29,34 @@ from server.db import make_pool, open_pool
 from server.models import PER_PAGE
 
 PAGES = {"HTML": {"Accept": "text/html"}, "JSON": {"Accept": "application/json"}}
+# Issue 12: page 1 with 1 backend through nginx, as a share of the constant handler's rate.
+TARGETS = {"JSON": 0.5, "HTML": 0.4}
+
+
+ROUNDS = 3
+
+
+def interleaved(runs: dict[str, Callable[[], WrkResult]]) -> dict[str, WrkResult]:
+    """Each run ROUNDS times, in turns (a, b, c, a, b, c, ...), and for each its median run
+    by rate: a burst of load from elsewhere on the machine hits one round of every kind
+    instead of all of one kind, and the median leaves that round out."""
+    got: dict[str, list[WrkResult]] = {name: [] for name in runs}
+    for _ in range(ROUNDS):
+        for name, one_run in runs.items():
+            got[name].append(one_run())
+    return {
+        name: sorted(results, key=lambda r: r.requests_per_second)[ROUNDS // 2]
+        for name, results in got.items()
+    }
+
+
+def target_line(kind: str, share: float, result: WrkResult, reference: WrkResult) -> str:
+    got = result.requests_per_second / reference.requests_per_second
+    met = got >= share and result.bad == 0
+    return (
+        f"- Target: page 1 {kind} at least {share:.0%} of the ceiling with 1 backend: "
+        f"{'met' if met else 'NOT met'} ({got:.0%})."
+    )
 
 
 def visitor_cookie(url: str) -> str:
@@ -37,9 +66,11 @@ def visitor_cookie(url: str) -> str:
         return "; ".join(f"{name}={value}" for name, value in client.cookies.items())
 
 
-def measure(url: str, seconds: float, cookie: str) -> dict[str, WrkResult]:
+def page_runs(url: str, seconds: float, cookie: str) -> dict[str, Callable[[], WrkResult]]:
     return {
-        kind: wrk(f"{url}/images/", seconds=seconds, headers={**headers, "Cookie": cookie})
+        kind: functools.partial(
+            wrk, f"{url}/images/", seconds=seconds, headers={**headers, "Cookie": cookie}
+        )
         for kind, headers in PAGES.items()
     }
 
@@ -87,25 +118,38 @@ def run(rows: int, seconds: float) -> str:
         seed(database_url, rows)
         query_us = asyncio.run(page_query_microseconds(database_url))
         for workers in (1, 2):
-            with bench_stack(workers, database_url) as stack:
+            # Both sites run at once (idle while the other is measured), in turns.
+            with (
+                bench_stack(workers, database_url) as stack,
+                tempfile.TemporaryDirectory() as static,
+                reference_site(workers, Path(static)) as reference,
+            ):
                 cookie = visitor_cookie(stack.url)
-                for kind, result in measure(stack.url, seconds, cookie).items():
+                got = interleaved(
+                    {
+                        "reference": functools.partial(
+                            wrk, f"{reference}/images/", seconds=seconds / ROUNDS
+                        ),
+                        **page_runs(stack.url, seconds / ROUNDS, cookie),
+                    }
+                )
+                references[workers] = got.pop("reference")
+                for kind, result in got.items():
                     results[workers, kind] = result
                 if workers == 1:  # the same backend without nginx in front
-                    for kind, result in measure(backend_url(stack), seconds / 2, cookie).items():
-                        direct[kind] = result
-            with (
-                tempfile.TemporaryDirectory() as static,
-                reference_site(workers, Path(static)) as url,
-            ):
-                references[workers] = wrk(f"{url}/images/", seconds=seconds)
-        with constant_backend() as url:
-            direct["constant"] = wrk(f"{url}/images/", seconds=seconds / 2)
+                    with constant_backend() as url:
+                        direct = interleaved(
+                            {
+                                "constant": functools.partial(
+                                    wrk, f"{url}/images/", seconds=seconds / ROUNDS
+                                ),
+                                **page_runs(backend_url(stack), seconds / ROUNDS, cookie),
+                            }
+                        )
     rows_md = [
         "| backends | page | req/s | p50 ms | p99 ms | errors | share of the ceiling |",
         "|---:|---|---:|---:|---:|---:|---:|",
     ]
-    met = True
     for workers in (1, 2):
         ref = references[workers]
         rows_md.append(
@@ -114,7 +158,6 @@ def run(rows: int, seconds: float) -> str:
         )
         for kind in PAGES:
             r = results[workers, kind]
-            met &= r.requests_per_second >= 0.5 * ref.requests_per_second and r.bad == 0
             rows_md.append(
                 f"| {workers} | gallery page 1, {kind} | {r.requests_per_second:,.0f} "
                 f"| {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.bad} "
@@ -125,14 +168,19 @@ def run(rows: int, seconds: float) -> str:
             "## Gallery pages (`make bench`, 1)",
             "",
             f"`GET /images/` with {rows:,} images in the database, through nginx, as a returning "
-            f"visitor (owner and XSRF cookies); wrk, 1 thread, 32 connections, {seconds:g} s "
-            "after a 1 s warm-up. The reference is a Tornado handler that writes a constant "
+            f"visitor (owner and XSRF cookies); wrk, 1 thread, 32 connections, {ROUNDS} runs of "
+            f"{round(seconds / ROUNDS)} s, each after a 1 s warm-up, taken in turns with the "
+            "reference's (reference, HTML, JSON, reference, ...); each row is its median run. "
+            "The reference is a Tornado handler that writes a constant "
             "(bench/reference.py) behind the same nginx template with the same number of "
             "processes. wrk, nginx, the backends and PostgreSQL share the 2 cores.",
             "",
             *rows_md,
             "",
-            "- Target: at least 50% of the ceiling: " + ("met." if met else "NOT met (below)."),
+            *(
+                target_line(kind, share, results[1, kind], references[1])
+                for kind, share in TARGETS.items()
+            ),
             "",
             "### Where a gallery request's time goes",
             "",
@@ -153,17 +201,17 @@ def run(rows: int, seconds: float) -> str:
             ),
             f"| `repository.list_page` alone (pool check + the one query) | | {query_us:,.0f} µs |",
             "",
-            "Page 1 now comes from each process's page cache (server/pagecache.py: kept until "
-            "the next event or for a second, with read-your-writes by version) and each tile's "
-            "HTML and image object are made once per image (handlers/gallery.py "
-            "RenderedTiles), so the database round trip (the last row) is gone from most "
-            "requests. What remains per request, above the constant handler: verifying the "
-            "signed owner cookie (HMAC), the XSRF token, encoding 12 image objects with their "
-            "share codes (JSON), or rendering gallery.html around the 12 kept tiles with the "
-            "page's translations (HTML). Python does that on one core per process while nginx, "
-            "wrk and PostgreSQL take the rest of the 2 cores. Not profiled further in this round "
-            "(the machine was shared with other test suites); next: keep the whole rendered "
-            "page per kind of viewer, and the JSON body likewise.",
+            "Page 1 comes from each process's page cache (server/pagecache.py: kept until the "
+            "next event or for a second, with read-your-writes by version), and so does its "
+            "whole body, HTML or JSON, made once per kind of viewer (language, admin or not, "
+            "which tiles they may delete; handlers/gallery.py). A request verifies nothing it "
+            "has verified before (the owner cookie's signature is kept once checked), renders "
+            "nothing and hashes nothing (no ETag on gallery HTML; JSON's is kept with the "
+            "body): it finds its body, fills in its freshly masked XSRF token and its address, "
+            "and sends it. What remains above the constant handler is Tornado's own work on a "
+            "larger request and answer (cookies, headers, 16 KB of HTML instead of 48 bytes) "
+            "and, through nginx, nginx carrying that body; a profile "
+            "(bench/gallery_profile.py, py-spy) follows this section.",
         ]
     )
 
