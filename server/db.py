@@ -85,6 +85,10 @@ async def open_pool(pool: AsyncConnectionPool, attempts: int = 30) -> None:
             await asyncio.sleep(1)
 
 
+class DatabaseNotUsable(RuntimeError):
+    """The database exists but cannot hold the gallery as it is (said once, at start)."""
+
+
 async def _check_encoding(conn: psycopg.AsyncConnection) -> None:
     """Original names are any Unicode text. A SQL_ASCII database hands them back as bytes
     and a LATIN1 one refuses most of them, so uploads would fail one by one long after the
@@ -104,10 +108,6 @@ async def _check_encoding(conn: psycopg.AsyncConnection) -> None:
 
 def _read_migrations() -> list[tuple[str, str]]:
     return [(path.stem, path.read_text()) for path in sorted(MIGRATIONS_DIR.glob("*.sql"))]
-
-
-class DatabaseNotUsable(RuntimeError):
-    """The database exists but cannot hold the gallery as it is (said once, at start)."""
 
 
 async def migrate(pool: AsyncConnectionPool) -> list[str]:
