@@ -3,7 +3,7 @@
 1. gallery pages (bench/gallery_pages.py)   2. direct links (bench/direct_link.py)
 3. uploads and event-loop lag (bench/uploads.py)   4. deep pages (bench/deep_pages.py)
 5. WebSocket fan-out (bench/ws_fanout.py)   6. uploads of photographs (bench/photo_uploads.py)
-7. images in object storage (bench/storage.py)
+7. images in object storage (bench/storage.py)   8. thumbnail settings (bench/thumbnail_settings.py)
 Each starts its own PostgreSQL cluster and stack, so one failing does not spoil the others'
 numbers; about ten minutes on a 2-core machine.
 """
@@ -22,6 +22,7 @@ from bench import (
     gallery_pages,
     photo_uploads,
     storage,
+    thumbnail_settings,
     uploads,
     ws_fanout,
 )
@@ -35,6 +36,7 @@ BENCHMARKS: list[tuple[str, Callable[[], str]]] = [
     ("bench-ws", lambda: asyncio.run(ws_fanout.run(1000, 10))),
     ("bench-photo-uploads", lambda: asyncio.run(photo_uploads.run(seconds=8))),
     ("bench-storage", lambda: storage.run(seconds=8)),
+    ("bench-thumbnail-settings", lambda: thumbnail_settings.run(runs=5)),
 ]
 
 

@@ -7,6 +7,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from io import BytesIO
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from server import repository
 from server.backfill import backfill
+from server.errors import UnsupportedImage
 from server.formats import THUMB_SIDES, thumb_name
 from server.gallery import Gallery
 from server.models import IncomingFile, Viewer
@@ -158,6 +160,37 @@ async def test_the_thumbnails_command(
 
     nowhere = await asyncio.to_thread(run_command, env | {"IMAGES_DIR": "/nonexistent/images"})
     assert nowhere.returncode == 2
+
+
+async def test_a_refused_upload_leaves_nothing_and_the_next_one_gets_its_thumbnails(
+    gallery: Gallery, pool: AsyncConnectionPool
+) -> None:
+    """A refused upload makes no thumbnail, and the workers go on with the next upload."""
+    truncated = make_photo(900, 600)[:5000]
+    with pytest.raises(UnsupportedImage):
+        await gallery.upload([IncomingFile("t.jpg", truncated)], OWNER)
+    image = (await gallery.upload([IncomingFile("k.jpg", make_photo(900, 600))], OWNER)).image
+    await gallery.settle()
+    assert files_in(gallery.store.root) == sorted(stored_files(image.filename))
+    assert (await gallery.get(image.id)).has_thumbnail
+    assert await repository.count_images(pool) == 1
+
+
+async def test_a_rotated_photo_is_stored_as_sent_and_thumbnailed_upright(
+    gallery: Gallery,
+) -> None:
+    exif = PILImage.Exif()
+    exif[0x0112] = 6  # turn 90° clockwise to display
+    out = BytesIO()
+    PILImage.open(BytesIO(make_photo(1200, 800))).save(out, "JPEG", exif=exif.tobytes())
+    image = (await gallery.upload([IncomingFile("r.jpg", out.getvalue())], OWNER)).image
+    await gallery.settle()
+    assert (image.width, image.height) == (1200, 800)
+    assert gallery.store.read(image.filename) == out.getvalue()
+    recorded = await gallery.get(image.id)
+    assert (recorded.thumb_width, recorded.thumb_height) == (213, 320)
+    with PILImage.open(gallery.store.root / thumb_name(image.filename, 640)) as img:
+        assert img.size == (427, 640)
 
 
 async def test_past_the_backlog_thumbnails_are_made_from_the_stored_file(

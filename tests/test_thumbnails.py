@@ -1,4 +1,5 @@
-"""server.thumbnails: WebP, the right sizes, upright, first frame of a GIF, never enlarged."""
+"""server.thumbnails: WebP at the measured settings, the right sizes, upright, first frame of a
+GIF, never enlarged, both sizes from one decode."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from PIL import Image, ImageChops, ImageStat
 
 from server.formats import THUMB_SIDES
-from server.thumbnails import make_thumbnails
+from server.thumbnails import QUALITY, RESAMPLE, WEBP_METHOD, fitted_size, make_thumbnails
 from tests.images import make_image, make_photo
 
 
@@ -60,6 +61,27 @@ def test_exif_orientation_is_applied() -> None:
     ]
 
 
+@pytest.mark.parametrize(("orientation", "where"), [(6, "top"), (8, "bottom"), (3, "right")])
+def test_each_exif_turn_ends_up_upright(orientation: int, where: str) -> None:
+    """The stored image's left half is red; the thumbnail shows it where the turn puts it."""
+    img = Image.new("RGB", (800, 400), "blue")
+    img.paste(Image.new("RGB", (400, 400), "red"), (0, 0))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    out = BytesIO()
+    img.save(out, "JPEG", exif=exif.tobytes())
+    thumbs = make_thumbnails(out.getvalue())
+    turned = orientation in (6, 8)
+    assert [(t.width, t.height) for t in thumbs] == (
+        [(160, 320), (320, 640)] if turned else [(320, 160), (640, 320)]
+    )
+    rgb = opened(thumbs[0].data).convert("RGB")
+    w, h = rgb.size
+    probe = {"top": (w // 2, h // 8), "bottom": (w // 2, h - h // 8), "right": (w - w // 8, h // 2)}
+    r, _g, b = rgb.getpixel(probe[where])
+    assert r > 200 and b < 60, (orientation, rgb.getpixel(probe[where]))
+
+
 def test_an_animated_gif_becomes_a_still_of_its_first_frame() -> None:
     frames = [Image.new("RGB", (400, 400), c) for c in ("red", "blue", "green")]
     out = BytesIO()
@@ -103,3 +125,47 @@ def test_jpegs_are_decoded_at_a_reduced_scale(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "load", spy)
     make_thumbnails(make_image("JPEG", (4000, 3000)))
     assert decoded and max(decoded[0]) == 1000
+
+
+def test_both_thumbnails_come_from_one_decode(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One decode, at the 1/4 scale the 640 needs; the 320 is made from the 640."""
+    from PIL import JpegImagePlugin
+
+    decodes: list[tuple[int, int]] = []
+    load = JpegImagePlugin.JpegImageFile.load
+
+    def spy(self: JpegImagePlugin.JpegImageFile) -> object:
+        pending = bool(self.tile)  # pixels still to decode (later calls are no-ops)
+        result = load(self)
+        if pending:
+            decodes.append(self.size)
+        return result
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "load", spy)
+    thumbs = make_thumbnails(make_photo(4000, 3000))
+    assert decodes == [(1000, 750)]
+    assert [(t.width, t.height) for t in thumbs] == [(320, 240), (640, 480)]
+
+
+def test_the_settings_are_lossy_webp_at_the_measured_method_and_qualities() -> None:
+    """The settings chosen from bench/thumbnail_settings.py (docs/BENCHMARKS.md): a change
+    to them is a change to the page weight and to every upload's cost, so it is deliberate."""
+    assert (WEBP_METHOD, QUALITY, RESAMPLE) == (
+        2,
+        {320: 80, 640: 70},
+        Image.Resampling.BICUBIC,
+    )
+    (small, large) = make_thumbnails(make_photo(1024, 768))
+    for thumb in (small, large):
+        with Image.open(BytesIO(thumb.data)) as img:
+            assert img.format == "WEBP"
+            # Lossy ("VP8 "), not lossless ("VP8L"): the RIFF chunk after the header.
+            assert thumb.data[12:16] == b"VP8 "
+    assert (small.width, small.height, large.width, large.height) == (320, 240, 640, 480)
+
+
+def test_sizes_come_from_the_image_not_from_the_rounded_640() -> None:
+    assert fitted_size((1000, 333), 640) == (640, 213)
+    assert fitted_size((1000, 333), 320) == (320, 107)  # from 213 px it would be 106 or 107
+    assert fitted_size((300, 200), 640) == (300, 200)
+    assert fitted_size((5000, 3), 320) == (320, 1)
