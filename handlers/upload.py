@@ -3,45 +3,39 @@
 from __future__ import annotations
 
 import tornado.web
-from tornado.httputil import HTTPFile, HTTPHeaders, HTTPInputError, parse_body_arguments
+from tornado.httputil import HTTPInputError
 
 from handlers.base import BaseHandler
+from handlers.multipart import FormBody
 from handlers.redirects import AddSlashHandler
 from server.models import IncomingFile, Viewer
 
 _TOKEN_HEADERS = ("X-Xsrftoken", "X-Csrftoken", "Authorization")
 
 
-def parse_form(
-    content_type: str, chunks: list[bytes], headers: HTTPHeaders
-) -> tuple[dict[str, list[bytes]], dict[str, list[HTTPFile]]]:
-    """The form fields and files of a multipart body (blocking: run it in a thread)."""
-    arguments: dict[str, list[bytes]] = {}
-    files: dict[str, list[HTTPFile]] = {}
-    parse_body_arguments(content_type, b"".join(chunks), arguments, files, headers)
-    return arguments, files
-
-
 @tornado.web.stream_request_body
 class UploadHandler(BaseHandler):
-    """The body is collected as it arrives and parsed in a worker thread: joining and
-    splitting a 5 MB multipart body on the event loop held it for several milliseconds per
-    upload, stalling every other request. Tornado still caps the body (max_body_size).
+    """The body is kept in the chunks it arrives in, its part separators looked for as each
+    chunk comes, and parsed where it lies (handlers/multipart.py: the file's bytes copied
+    once), on the event loop, a little at a time. (Tornado's parser needs the body joined and
+    copies it three more times, holding the GIL: on the loop that was several milliseconds
+    per 5 MB upload, and on low-priority threads it held the loop up whenever such a thread
+    was preempted while holding the GIL.) Tornado still caps the body (max_body_size).
 
     XSRF: a token sent in a header (what the upload page's script does), or an API bearer
     token, is checked before the body is read, as usual. A plain HTML form sends its token as
     the `_xsrf` field of the body, so that check waits until the body is parsed, and nothing
     is done with the upload before it passes."""
 
-    _chunks: list[bytes]
+    _body: FormBody
     _form_parsed = False
 
     async def prepare(self) -> None:
-        self._chunks = []
+        self._body = FormBody(self.request.headers.get("Content-Type", ""), self.request.headers)
         await super().prepare()
 
     def data_received(self, chunk: bytes) -> None:
-        self._chunks.append(chunk)
+        self._body.append(chunk)
 
     def check_xsrf_cookie(self) -> None:
         token_in_headers = any(name in self.request.headers for name in _TOKEN_HEADERS)
@@ -53,7 +47,7 @@ class UploadHandler(BaseHandler):
         self.render("upload.html")
 
     async def post(self) -> None:
-        await self._read_form()
+        self._read_form()
         self.check_xsrf_cookie()
         files = [IncomingFile(f.filename, f.body) for f in self.request.files.get("file", [])]
         owner_hash = self.ensure_owner_hash()
@@ -70,18 +64,15 @@ class UploadHandler(BaseHandler):
                 url=image.url(self.base_url),
             )
 
-    async def _read_form(self) -> None:
+    def _read_form(self) -> None:
         request = self.request
-        chunks, self._chunks = self._chunks, []
+        body, self._body = self._body, FormBody("", request.headers)
         try:
-            # CPU work (copying megabytes), on low-priority threads of this process.
-            arguments, files = await self.image_workers.run_in_thread(
-                parse_form, request.headers.get("Content-Type", ""), chunks, request.headers
-            )
+            arguments, files = body.parse()
         except HTTPInputError as exc:
             raise tornado.web.HTTPError(400, "Invalid body: %s", exc) from exc
         finally:
-            del chunks
+            del body
         request.body_arguments = arguments
         for name, values in arguments.items():
             request.arguments.setdefault(name, []).extend(values)

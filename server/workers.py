@@ -1,5 +1,5 @@
 """Where CPU-heavy upload work runs, kept from starving the event loop: Pillow in a pool of
-processes, the multipart parse on a few threads.
+processes.
 
 Pillow in threads shares the GIL with the event loop: while 8 clients upload 5 MB photos,
 decoding and thumbnailing held it between C calls and the loop waited (measured: lag p99
@@ -13,9 +13,6 @@ A worker that dies (the kernel's OOM killer, a crash in a C library) breaks the 
 replaced and each of those jobs tried once more on the new one; a job that breaks the new
 pool too (the one that kills its worker) fails with ServiceUnavailable. The work sent here
 is pure (bytes in, results out), so running it twice changes nothing.
-
-The multipart parse stays on threads: its input and result are the whole body, which a
-process would have to copy twice.
 """
 
 from __future__ import annotations
@@ -26,9 +23,8 @@ import functools
 import multiprocessing
 import os
 import signal
-import threading
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import ParamSpec, TypeVar
 
@@ -41,13 +37,6 @@ _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-
-def _lower_thread_priority() -> None:
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICENESS)
-    except (AttributeError, OSError):  # not Linux, or not allowed: plain threads then
-        pass
 
 
 def _start_worker(parent: int) -> None:
@@ -77,7 +66,7 @@ def _ready() -> int:
 
 
 class ImageWorkers:
-    def __init__(self, processes: int | None = None, threads: int | None = None) -> None:
+    def __init__(self, processes: int | None = None) -> None:
         self.size = processes or os.cpu_count() or 2
         # Background jobs (thumbnails) may take all workers but one: the pool's queue is
         # first-come first-served, and an upload's check, which its client waits for, must
@@ -85,11 +74,6 @@ class ImageWorkers:
         # ~20 ms to ~110 ms once thumbnails piled up).
         self._background = asyncio.Semaphore(max(1, self.size - 1))
         self._pool = self._new_pool()
-        self._threads = ThreadPoolExecutor(
-            max_workers=threads or os.cpu_count() or 2,
-            thread_name_prefix="parse",
-            initializer=_lower_thread_priority,
-        )
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -135,12 +119,5 @@ class ImageWorkers:
         broken.shutdown(wait=False, cancel_futures=True)
         self._pool = self._new_pool()
 
-    async def run_in_thread(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """`fn` on one of the low-priority threads of this process (for work whose input and
-        output are too big to copy to another process)."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._threads, functools.partial(fn, *args, **kwargs))
-
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
-        self._threads.shutdown(wait=False, cancel_futures=True)

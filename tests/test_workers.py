@@ -7,7 +7,6 @@ import asyncio
 import os
 import signal
 import tempfile
-import threading
 from pathlib import Path
 
 import pytest
@@ -42,21 +41,17 @@ def too_large() -> None:
     raise UploadTooLarge("The file is {size} MB.", size="9")
 
 
-async def test_work_runs_in_niced_processes_and_the_parse_on_niced_threads() -> None:
-    workers = ImageWorkers(processes=2, threads=1)
+async def test_work_runs_in_niced_processes() -> None:
+    workers = ImageWorkers(processes=2)
     try:
         pids = await workers.start()
         tag, pid, niceness = await workers.run(where_am_i, "x")
-        thread_niceness = await workers.run_in_thread(
-            lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-        )
     finally:
         workers.shutdown()
     assert tag == "x"
     assert os.getpid() not in pids and pid != os.getpid()
     mine = os.getpriority(os.PRIO_PROCESS, 0)
     assert niceness == min(19, mine + NICENESS)
-    assert thread_niceness == min(19, mine + NICENESS)
 
 
 async def test_domain_errors_cross_the_process_boundary_whole() -> None:
