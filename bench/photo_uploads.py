@@ -208,8 +208,8 @@ async def run(seconds: float) -> str:
             + "; ".join(f"{on:.2f} / {wait:.2f}" for on, wait in waits.values())
             + " | | |",
             "",
-            "Where the CPU time went, per upload (ms of CPU, all cores; the rates runs above, "
-            "the 1024×768 one with its drain):",
+            "Where the CPU time went, per upload (ms of CPU, all cores), in the two 8-client "
+            "runs above, each until its thumbnails were drained:",
             "",
             "| processes | 1024×768 | 4000×3000 |",
             "|---|---:|---:|",

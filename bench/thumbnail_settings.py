@@ -134,12 +134,12 @@ def settings_rows(
 
 # (photo size, libjpeg scale) -> what needs a decode at that scale
 DECODES = {
-    ("1024×768", 1): "the 640 and the 320 (1/2 would be 512 px wide); the check, now",
+    ("1024×768", 1): "the 640 and the 320 (at 1/2 the photo would be 512 px wide)",
     ("1024×768", 2): "the 320 alone (if the 640 were made on demand)",
-    ("1024×768", 8): "the check before this round (`identify`)",
+    ("1024×768", 8): "the upload's check (`identify`)",
     ("4000×3000", 1): "nothing (no draft)",
-    ("4000×3000", 4): "the 640 and the 320; the check, now",
-    ("4000×3000", 8): "the check before this round; the 320 alone",
+    ("4000×3000", 4): "the 640 and the 320",
+    ("4000×3000", 8): "the upload's check; the 320 alone",
 }
 
 
