@@ -31,7 +31,7 @@ from bench.common import bench_stack, fmt_ratio, postgres, publish, summary
 from bench.cpu import Snapshot, cpu_by_group, loop_thread_times, snapshot
 from bench.photos import LARGE, SMALL, photographs, size_text
 from bench.reference import reference_site
-from bench.uploads import CLIENTS, hammer, lag_reports, multipart
+from bench.uploads import CLIENTS, hammer, idle_lag, lag_reports, multipart
 
 PHOTO = "coffee.png"
 # The groups of processes whose CPU time is reported per upload, in the table's order.
@@ -136,16 +136,7 @@ async def run(seconds: float) -> str:
         r["drain_s"] = drained_at - uploaded_at
         r["rate_answers"] = len(ok) / (uploaded_at - started)
         r["p50"], r["p99"] = summary(ok)["p50"], summary(ok)["p99"]
-        # Idle lag first: the same backends with nothing to do, on the same machine.
-        for pid in pids:
-            os.kill(pid, signal.SIGUSR1)
-        await asyncio.sleep(0.3)
-        mark = len(stack.log)
-        await asyncio.sleep(seconds / 2)
-        for pid in pids:
-            os.kill(pid, signal.SIGUSR1)
-        await asyncio.sleep(0.5)
-        idle = lag_reports(stack.log, mark)
+        idle = await idle_lag(stack.log, pids, seconds / 2)  # the lag's reference
         for pid in pids:
             os.kill(pid, signal.SIGUSR1)
         await asyncio.sleep(0.3)

@@ -73,6 +73,23 @@ def lag_reports(log: list[str], since: int) -> dict[str, tuple[float, float, flo
     return found
 
 
+async def idle_lag(
+    log: list[str], pids: list[int], seconds: float
+) -> dict[str, tuple[float, float, float]]:
+    """The loop-lag reports of the backends `pids` over `seconds` with nothing to do: each
+    measurement's reference, on the same machine in the same run (SIGUSR1 makes a backend
+    log its report and start a new one)."""
+    for pid in pids:
+        os.kill(pid, signal.SIGUSR1)
+    await asyncio.sleep(0.3)
+    mark = len(log)
+    await asyncio.sleep(seconds)
+    for pid in pids:
+        os.kill(pid, signal.SIGUSR1)
+    await asyncio.sleep(0.5)
+    return lag_reports(log, mark)
+
+
 async def run(seconds: float) -> str:
     photos = {label: make_photo(w, h, seed=7, quality=q) for label, (w, h, q) in SIZES.items()}
     ours: dict[str, list[float]] = {}
@@ -83,16 +100,7 @@ async def run(seconds: float) -> str:
             (await http.get("/upload/")).raise_for_status()
             cookies = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
             xsrf = http.cookies["_xsrf"]
-        # The lag's reference: the same backends with nothing to do, on the same machine.
-        for pid in pids:
-            os.kill(pid, signal.SIGUSR1)
-        await asyncio.sleep(0.3)
-        mark = len(stack.log)
-        await asyncio.sleep(seconds / 2)
-        for pid in pids:
-            os.kill(pid, signal.SIGUSR1)
-        await asyncio.sleep(0.5)
-        idle = lag_reports(stack.log, mark)
+        idle = await idle_lag(stack.log, pids, seconds / 2)
         for label, photo in photos.items():
             body, content_type = multipart(photo)
             headers = {
