@@ -106,12 +106,15 @@ def postgres() -> Iterator[str]:
 
 @contextmanager
 def bench_stack(
-    workers: int, database_url: str, log_level: str = "WARNING"
+    workers: int,
+    database_url: str,
+    log_level: str = "WARNING",
+    env: dict[str, str] | None = None,
 ) -> Iterator[RunningStack]:
     with running_stack(
         workers=workers,
         database_url=database_url,
-        env={"LOG_LEVEL": log_level, **UNLIMITED},
+        env={"LOG_LEVEL": log_level, **UNLIMITED, **(env or {})},
     ) as stack:
         yield stack
 

@@ -133,7 +133,7 @@ async def serve(config: Config) -> None:
     hub = EventHub(config.database_url)
     lag = LoopLagMonitor()
     lag.start()
-    image_workers = ImageWorkers()
+    image_workers = ImageWorkers(config.image_workers)
     integrity_check: asyncio.Task[None] | None = None
     gallery: Gallery | None = None
     try:

@@ -132,6 +132,12 @@ SETTINGS: tuple[Setting, ...] = (
         _positive_int,
     ),
     Setting(
+        "IMAGE_WORKERS",
+        "",
+        "Image worker processes per backend (checks and thumbnails); empty = one per core.",
+        lambda raw: _positive_int(raw) if raw.strip() else None,
+    ),
+    Setting(
         "MAX_IMAGE_PIXELS",
         "40000000",
         "Largest image (width x height) accepted; guards against decompression bombs.",
@@ -193,6 +199,7 @@ class Config:
     log_level: str
     db_pool_min: int
     db_pool_max: int
+    image_workers: int | None
     max_image_pixels: int
     admin_password: str
     api_token: str

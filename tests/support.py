@@ -284,16 +284,18 @@ async def inserts_refused_for(pool: AsyncConnectionPool, owner_hash: str) -> Asy
 
 
 async def start_backend(
-    database_url: str, images_dir: Path, *, log: bool = True
+    database_url: str, images_dir: Path, *, log: bool = True, env: dict[str, str] | None = None
 ) -> tuple[asyncio.subprocess.Process, str]:
-    """`python -m server` (worker "solo") on a free port, without nginx; its log is piped
-    to `process.stderr` when `log` (read it: a full pipe would stall the process).
-    Returns the process and its base URL at once: see `wait_until_healthy`."""
+    """`python -m server` (worker "solo") on a free port, without nginx, with `env` added to
+    its environment; its log is piped to `process.stderr` when `log` (read it: a full pipe
+    would stall the process). Returns the process and its base URL at once: see
+    `wait_until_healthy`."""
     port = free_port()
     env = os.environ | {
         "DATABASE_URL": database_url,
         "IMAGES_DIR": str(images_dir),
         "WORKER_NAME": "solo",
+        **(env or {}),
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.launch import child_pids
+from scripts.launch import child_pids, command_line
 from server.errors import ServiceUnavailable, UploadTooLarge
 from server.gallery import Gallery
 from server.models import IncomingFile
@@ -102,6 +102,21 @@ async def test_workers_die_with_a_backend_killed_with_sigkill(unit_database_url:
         ]:
             await asyncio.sleep(0.05)
     assert alive == []
+
+
+@pytest.mark.parametrize("setting", ["", "1"])
+async def test_image_workers_sets_the_pool_size(unit_database_url: str, setting: str) -> None:
+    """IMAGE_WORKERS processes per backend, or one per core when it is empty."""
+    backend, url = await start_backend(
+        unit_database_url, Path(tempfile.mkdtemp()), log=False, env={"IMAGE_WORKERS": setting}
+    )
+    try:
+        await wait_until_healthy(url)
+        children = [command_line(pid) for pid in child_pids(backend.pid)]
+    finally:
+        await stop_backend(backend)
+    pool = [line for line in children if b"spawn_main" in line]
+    assert len(pool) == (int(setting) if setting else os.cpu_count())
 
 
 def zombie(pid: int) -> bool:
