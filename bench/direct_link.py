@@ -5,31 +5,43 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+import time
 from pathlib import Path
 
 import httpx
 
 from bench.common import bench_stack, fmt_ratio, postgres, publish, wrk
+from bench.photos import LARGE, photographs
 from bench.reference import reference_site
-from tests.images import make_photo
 
 
 def upload(client: httpx.Client, data: bytes) -> dict:
+    """Upload a photo; its image object once its thumbnails exist (they follow the answer)."""
     response = client.post(
         "/upload/",
         files={"file": ("photo.jpg", data, "image/jpeg")},
         headers={"X-XSRFToken": client.cookies["_xsrf"], "Accept": "application/json"},
     )
     response.raise_for_status()
-    return response.json()
+    image = response.json()
+    deadline = time.monotonic() + 60
+    while image["thumb_url"] is None:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no thumbnails for image {image['id']} after 60 s")
+        time.sleep(0.05)
+        page = client.get("/images/", headers={"Accept": "application/json"}).json()
+        image = next(i for i in page["images"] if i["id"] == image["id"])
+    return image
 
 
 def page_weight(client: httpx.Client) -> tuple[int, int, int]:
-    """Upload 12 photos (12 MP, about 4.4 MB each); the bytes of the originals and of the
-    tile images a browser fetches for page 1 at 1x and at 2x pixel density."""
+    """Upload 12 photos (12 MP camera files, the five sample photos in turn); the bytes of
+    the originals and of the tile images a browser fetches for page 1 at 1x and at 2x pixel
+    density."""
     originals = 0
+    photos = list(photographs(*LARGE).values())
     for n in range(12):
-        data = make_photo(4000, 3000, seed=100 + n, quality=95)
+        data = photos[n % len(photos)]
         originals += len(data)
         upload(client, data)
     images = client.get("/images/", headers={"Accept": "application/json"}).json()["images"]
@@ -39,7 +51,7 @@ def page_weight(client: httpx.Client) -> tuple[int, int, int]:
 
 
 def run(seconds: float) -> str:
-    photo = make_photo(1100, 825, seed=3)
+    photo = photographs((1100, 825), 90, names=("chelsea.png",))["chelsea.png"]
     rows = []
     with postgres() as database_url, bench_stack(2, database_url) as stack:
         with httpx.Client(base_url=stack.url, timeout=60) as client:
@@ -92,8 +104,9 @@ def run(seconds: float) -> str:
             "",
             "### Weight of a gallery page",
             "",
-            "12 photo-like JPEGs of 4000×3000 (synthetic: smooth fields, soft shapes, grain) "
-            "uploaded, then the images of page 1 fetched as a browser would:",
+            "12 camera-sized JPEGs (4000×3000, q99 4:4:4: scikit-image's five sample photos "
+            "in turn, bench/photos.py) uploaded, then the images of page 1 fetched as a "
+            "browser would:",
             "",
             "| what the page shows | bytes of images |",
             "|---|---:|",
@@ -104,8 +117,9 @@ def run(seconds: float) -> str:
             "- Target: ≤ 400 KB of images for a page of 12 photos: "
             + ("met" if max(one_x, two_x) <= 400 * 1024 else "NOT met")
             + " at both densities (tests/test_thumbnails_http.py asserts it on every test run). "
-            "Real photos with more fine detail compress less than these synthetic ones; expect "
-            "the 2x page to be a few hundred KB.",
+            "The sample photos are small and scaled up, so they are smoother than a camera's: "
+            "photos with more fine detail make thumbnails a little larger (section "
+            '"Thumbnail settings").',
         ]
     )
 

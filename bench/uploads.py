@@ -1,8 +1,8 @@
-"""`make bench` (3): uploads per second of 200 KB, 2 MB and 5 MB JPEGs with 8 concurrent
-clients through nginx to 2 backend processes, with each backend's event-loop lag measured
-during the run (server/looplag.py, read out with SIGUSR1). The reference is the same POSTs
-answered by a constant Tornado handler behind the same nginx (transport and multipart
-parsing only), in the same run."""
+"""`make bench` (3): uploads per second of a real photograph as a web-sized, a phone-sized and a
+camera-sized JPEG with 8 concurrent clients through nginx to 2 backend processes, with each
+backend's event-loop lag measured during the run (server/looplag.py, read out with SIGUSR1).
+The reference is the same POSTs answered by a constant Tornado handler behind the same nginx
+(transport and multipart parsing only), in the same run."""
 
 from __future__ import annotations
 
@@ -19,12 +19,17 @@ from pathlib import Path
 import httpx
 
 from bench.common import bench_stack, fmt_ratio, postgres, publish, summary
+from bench.photos import LARGE, SMALL, photographs
 from bench.reference import reference_site
-from tests.images import make_photo
 
 CLIENTS = 8
-# label -> (width, height, JPEG quality) of a photo-like image of about that size
-SIZES = {"200 KB": (1000, 750, 90), "2 MB": (2700, 2000, 95), "5 MB": (4000, 3000, 95)}
+# label -> (size, JPEG quality, chroma subsampling) of scikit-image's coffee photo: what a
+# web upload, a phone photo and a camera file weigh (bench/photos.py).
+SIZES = {
+    "1024×768": SMALL,
+    "2000×1500": ((2000, 1500), 95, 0),
+    "4000×3000": LARGE,
+}
 _LAG = re.compile(r"\[(\S+)\] event loop lag: p50 ([\d.]+) ms, p99 ([\d.]+) ms, max ([\d.]+) ms")
 
 
@@ -91,7 +96,10 @@ async def idle_lag(
 
 
 async def run(seconds: float) -> str:
-    photos = {label: make_photo(w, h, seed=7, quality=q) for label, (w, h, q) in SIZES.items()}
+    photos = {
+        label: photographs(*spec, names=("coffee.png",))["coffee.png"]
+        for label, spec in SIZES.items()
+    }
     ours: dict[str, list[float]] = {}
     lags: dict[str, dict[str, tuple[float, float, float]]] = {}
     with postgres() as database_url, bench_stack(2, database_url, log_level="INFO") as stack:
@@ -150,7 +158,8 @@ async def run(seconds: float) -> str:
         [
             "## Uploads (`make bench`, 3)",
             "",
-            f"{CLIENTS} clients upload the same photo-like JPEG back to back for {seconds:g} s "
+            f"{CLIENTS} clients upload the same photograph (scikit-image's coffee photo, "
+            f"bench/photos.py, as a JPEG of each size) back to back for {seconds:g} s "
             "(after a 1 s warm-up) through nginx to 2 backend processes: verification, "
             "GPS stripping, atomic writes with fsync, the row and its event (the thumbnails "
             "follow the answer). "
@@ -165,7 +174,7 @@ async def run(seconds: float) -> str:
             "|---|---:|---|---:|---|---:|---|",
             *rows,
             "",
-            "- Target: event-loop lag p99 ≤ 20 ms while 8 clients upload 5 MB JPEGs: "
+            "- Target: event-loop lag p99 ≤ 20 ms while 8 clients upload ~5 MB JPEGs: "
             + ("met" if worst_p99 <= 20 else "NOT met")
             + f" (worst p99 over all runs and backends: {worst_p99:.1f} ms).",
             "- Where the work runs: the answer comes once the upload is verified, stored and "
