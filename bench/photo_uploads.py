@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import tempfile
 import time
 from collections.abc import Callable
@@ -31,7 +30,7 @@ from bench.common import bench_stack, fmt_ratio, postgres, publish, summary
 from bench.cpu import Snapshot, cpu_by_group, loop_thread_times, snapshot
 from bench.photos import LARGE, SMALL, photographs, size_text
 from bench.reference import reference_site
-from bench.uploads import CLIENTS, hammer, idle_lag, lag_reports, multipart
+from bench.uploads import CLIENTS, hammer, lag_while, multipart, visitor
 
 PHOTO = "coffee.png"
 # The groups of processes whose CPU time is reported per upload, in the table's order.
@@ -113,10 +112,7 @@ async def run(seconds: float) -> str:
     r: dict[str, float] = {}
     with postgres() as database_url, bench_stack(2, database_url, log_level="INFO") as stack:
         pids = stack.backend_pids()
-        async with httpx.AsyncClient(base_url=stack.url) as http:
-            (await http.get("/upload/")).raise_for_status()
-            cookies = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
-            xsrf = http.cookies["_xsrf"]
+        cookies, xsrf = await visitor(stack.url)
         url = f"{stack.url}/upload/"
         seq = await sequential(url, _headers(ctype, cookies, xsrf), [small_body], 60)
         r["seq_p50"] = summary(seq[10:])["p50"]
@@ -136,24 +132,19 @@ async def run(seconds: float) -> str:
         r["drain_s"] = drained_at - uploaded_at
         r["rate_answers"] = len(ok) / (uploaded_at - started)
         r["p50"], r["p99"] = summary(ok)["p50"], summary(ok)["p99"]
-        idle = await idle_lag(stack.log, pids, seconds / 2)  # the lag's reference
-        for pid in pids:
-            os.kill(pid, signal.SIGUSR1)
-        await asyncio.sleep(0.3)
-        mark = len(stack.log)
+        # The lag's reference: the same backends with nothing to do, on the same machine.
+        _, idle = await lag_while(stack.log, pids, asyncio.sleep(seconds / 2))
         cpu_before = snapshot()
         sched_before = {pid: loop_thread_times(pid) for pid in pids}
         big_started = time.perf_counter()
-        big = await hammer(url, _headers(large_type, cookies, xsrf), large_body, seconds)
+        big, lags = await lag_while(
+            stack.log, pids, hammer(url, _headers(large_type, cookies, xsrf), large_body, seconds)
+        )
         big_wall = time.perf_counter() - big_started
         waits = {
             pid: [a - b for a, b in zip(loop_thread_times(pid), sched_before[pid], strict=True)]
             for pid in pids
         }
-        for pid in pids:
-            os.kill(pid, signal.SIGUSR1)
-        await asyncio.sleep(0.5)
-        lags = lag_reports(stack.log, mark)
         while lacking_thumbnails(database_url):
             await asyncio.sleep(0.05)
         cpu_large = _cpu_per_upload(cpu_before, snapshot(), set(pids), len(big))
@@ -164,24 +155,15 @@ async def run(seconds: float) -> str:
     one = {"IMAGE_WORKERS": "1"}
     with postgres() as database_url, bench_stack(2, database_url, "INFO", one) as stack:
         pids = stack.backend_pids()
-        async with httpx.AsyncClient(base_url=stack.url) as http:
-            (await http.get("/upload/")).raise_for_status()
-            cookies = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
-            xsrf = http.cookies["_xsrf"]
+        cookies, xsrf = await visitor(stack.url)
         url = f"{stack.url}/upload/"
         seq = await sequential(url, _headers(ctype, cookies, xsrf), [small_body], 60)
         r["one_seq_p50"] = summary(seq[10:])["p50"]
         while lacking_thumbnails(database_url):
             await asyncio.sleep(0.1)
-        for pid in pids:
-            os.kill(pid, signal.SIGUSR1)
-        await asyncio.sleep(0.3)
-        mark = len(stack.log)
-        await hammer(url, _headers(large_type, cookies, xsrf), large_body, seconds)
-        for pid in pids:
-            os.kill(pid, signal.SIGUSR1)
-        await asyncio.sleep(0.5)
-        one_lags = lag_reports(stack.log, mark)
+        _, one_lags = await lag_while(
+            stack.log, pids, hammer(url, _headers(large_type, cookies, xsrf), large_body, seconds)
+        )
         r["one_lag_p99"] = max(p99 for _p50, p99, _max in one_lags.values())
     with tempfile.TemporaryDirectory() as static, reference_site(2, Path(static)) as ref:
         seq = await sequential(f"{ref}/upload/", _headers(ctype), [small_body], 60)

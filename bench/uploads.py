@@ -14,7 +14,9 @@ import signal
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
@@ -25,6 +27,8 @@ from bench.reference import reference_site
 CLIENTS = 8
 # label -> (size, JPEG quality, chroma subsampling) of scikit-image's coffee photo: what a
 # web upload, a phone photo and a camera file weigh (bench/photos.py).
+T = TypeVar("T")
+
 SIZES = {
     "1024×768": SMALL,
     "2000×1500": ((2000, 1500), 95, 0),
@@ -78,21 +82,27 @@ def lag_reports(log: list[str], since: int) -> dict[str, tuple[float, float, flo
     return found
 
 
-async def idle_lag(
-    log: list[str], pids: list[int], seconds: float
-) -> dict[str, tuple[float, float, float]]:
-    """The loop-lag reports of the backends `pids` over `seconds` with nothing to do: each
-    measurement's reference, on the same machine in the same run (SIGUSR1 makes a backend
-    log its report and start a new one)."""
-    for pid in pids:
+async def lag_while(
+    log: list[str], pids: list[int], work: Awaitable[T]
+) -> tuple[T, dict[str, tuple[float, float, float]]]:
+    """`work`'s result, and the loop-lag reports of the backends `pids` while it ran (SIGUSR1
+    makes a backend log its report and start a new one)."""
+    for pid in pids:  # start the count afresh
         os.kill(pid, signal.SIGUSR1)
     await asyncio.sleep(0.3)
     mark = len(log)
-    await asyncio.sleep(seconds)
+    result = await work
     for pid in pids:
         os.kill(pid, signal.SIGUSR1)
     await asyncio.sleep(0.5)
-    return lag_reports(log, mark)
+    return result, lag_reports(log, mark)
+
+
+async def visitor(site: str) -> tuple[str, str]:
+    """A returning visitor's Cookie header and XSRF token, from a first page view."""
+    async with httpx.AsyncClient(base_url=site) as http:
+        (await http.get("/upload/")).raise_for_status()
+        return "; ".join(f"{k}={v}" for k, v in http.cookies.items()), http.cookies["_xsrf"]
 
 
 async def run(seconds: float) -> str:
@@ -104,11 +114,9 @@ async def run(seconds: float) -> str:
     lags: dict[str, dict[str, tuple[float, float, float]]] = {}
     with postgres() as database_url, bench_stack(2, database_url, log_level="INFO") as stack:
         pids = stack.backend_pids()
-        async with httpx.AsyncClient(base_url=stack.url) as http:
-            (await http.get("/upload/")).raise_for_status()
-            cookies = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
-            xsrf = http.cookies["_xsrf"]
-        idle = await idle_lag(stack.log, pids, seconds / 2)
+        cookies, xsrf = await visitor(stack.url)
+        # The lag's reference: the same backends with nothing to do, on the same machine.
+        _, idle = await lag_while(stack.log, pids, asyncio.sleep(seconds / 2))
         for label, photo in photos.items():
             body, content_type = multipart(photo)
             headers = {
@@ -118,15 +126,9 @@ async def run(seconds: float) -> str:
                 "Accept": "application/json",
             }
             await hammer(f"{stack.url}/upload/", headers, body, 1)  # warm-up
-            for pid in pids:  # start the lag count afresh
-                os.kill(pid, signal.SIGUSR1)
-            await asyncio.sleep(0.3)
-            mark = len(stack.log)
-            ours[label] = await hammer(f"{stack.url}/upload/", headers, body, seconds)
-            for pid in pids:
-                os.kill(pid, signal.SIGUSR1)
-            await asyncio.sleep(0.5)
-            lags[label] = lag_reports(stack.log, mark)
+            ours[label], lags[label] = await lag_while(
+                stack.log, pids, hammer(f"{stack.url}/upload/", headers, body, seconds)
+            )
     theirs: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as static, reference_site(2, Path(static)) as ref:
         for label, photo in photos.items():
