@@ -30,7 +30,7 @@ from bench.common import bench_stack, fmt_ratio, postgres, publish, summary
 from bench.cpu import Snapshot, cpu_by_group, loop_thread_times, snapshot
 from bench.photos import LARGE, SMALL, photographs, size_text
 from bench.reference import reference_site
-from bench.uploads import CLIENTS, hammer, lag_while, multipart, visitor
+from bench.uploads import CLIENTS, hammer, lag_while, multipart, upload_headers, visitor
 
 PHOTO = "coffee.png"
 # The groups of processes whose CPU time is reported per upload, in the table's order.
@@ -69,11 +69,17 @@ async def sequential(url: str, headers: dict[str, str], bodies: list[bytes], n: 
     return latencies
 
 
-def _headers(content_type: str, cookies: str = "", xsrf: str = "") -> dict[str, str]:
-    headers = {"Content-Type": content_type, "Accept": "application/json"}
-    if xsrf:
-        headers |= {"Cookie": cookies, "X-XSRFToken": xsrf}
-    return headers
+async def sequential_p50(
+    site: str, database_url: str, body: bytes, content_type: str
+) -> tuple[str, str, float]:
+    """A visitor's cookies and XSRF token, and the p50 of 50 uploads of `body` one after the
+    other (after 10 to warm up), once their thumbnails are all made."""
+    cookies, xsrf = await visitor(site)
+    headers = upload_headers(content_type, cookies, xsrf)
+    seq = await sequential(f"{site}/upload/", headers, [body], 60)
+    while lacking_thumbnails(database_url):
+        await asyncio.sleep(0.1)
+    return cookies, xsrf, summary(seq[10:])["p50"]
 
 
 def _grouping(backends: set[int]) -> Callable[[int, int, str], str]:
@@ -112,16 +118,14 @@ async def run(seconds: float) -> str:
     r: dict[str, float] = {}
     with postgres() as database_url, bench_stack(2, database_url, log_level="INFO") as stack:
         pids = stack.backend_pids()
-        cookies, xsrf = await visitor(stack.url)
         url = f"{stack.url}/upload/"
-        seq = await sequential(url, _headers(ctype, cookies, xsrf), [small_body], 60)
-        r["seq_p50"] = summary(seq[10:])["p50"]
-        while lacking_thumbnails(database_url):
-            await asyncio.sleep(0.1)
+        cookies, xsrf, r["seq_p50"] = await sequential_p50(
+            stack.url, database_url, small_body, ctype
+        )
         before = image_count(database_url)
         cpu_before = snapshot()
         started = time.perf_counter()
-        ok = await hammer(url, _headers(ctype, cookies, xsrf), small_body, seconds)
+        ok = await hammer(url, upload_headers(ctype, cookies, xsrf), small_body, seconds)
         uploaded_at = time.perf_counter()
         while lacking_thumbnails(database_url):
             await asyncio.sleep(0.02)
@@ -138,7 +142,9 @@ async def run(seconds: float) -> str:
         sched_before = {pid: loop_thread_times(pid) for pid in pids}
         big_started = time.perf_counter()
         big, lags = await lag_while(
-            stack.log, pids, hammer(url, _headers(large_type, cookies, xsrf), large_body, seconds)
+            stack.log,
+            pids,
+            hammer(url, upload_headers(large_type, cookies, xsrf), large_body, seconds),
         )
         big_wall = time.perf_counter() - big_started
         waits = {
@@ -155,20 +161,20 @@ async def run(seconds: float) -> str:
     one = {"IMAGE_WORKERS": "1"}
     with postgres() as database_url, bench_stack(2, database_url, "INFO", one) as stack:
         pids = stack.backend_pids()
-        cookies, xsrf = await visitor(stack.url)
         url = f"{stack.url}/upload/"
-        seq = await sequential(url, _headers(ctype, cookies, xsrf), [small_body], 60)
-        r["one_seq_p50"] = summary(seq[10:])["p50"]
-        while lacking_thumbnails(database_url):
-            await asyncio.sleep(0.1)
+        cookies, xsrf, r["one_seq_p50"] = await sequential_p50(
+            stack.url, database_url, small_body, ctype
+        )
         _, one_lags = await lag_while(
-            stack.log, pids, hammer(url, _headers(large_type, cookies, xsrf), large_body, seconds)
+            stack.log,
+            pids,
+            hammer(url, upload_headers(large_type, cookies, xsrf), large_body, seconds),
         )
         r["one_lag_p99"] = max(p99 for _p50, p99, _max in one_lags.values())
     with tempfile.TemporaryDirectory() as static, reference_site(2, Path(static)) as ref:
-        seq = await sequential(f"{ref}/upload/", _headers(ctype), [small_body], 60)
+        seq = await sequential(f"{ref}/upload/", upload_headers(ctype), [small_body], 60)
         r["ref_seq_p50"] = summary(seq[10:])["p50"]
-        ref_ok = await hammer(f"{ref}/upload/", _headers(ctype), small_body, seconds)
+        ref_ok = await hammer(f"{ref}/upload/", upload_headers(ctype), small_body, seconds)
         r["ref_rate"] = len(ref_ok) / seconds
 
     def lag_text(found: dict[str, tuple[float, float, float]]) -> str:

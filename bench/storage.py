@@ -19,10 +19,10 @@ from pathlib import Path
 import httpx
 
 from bench.common import UNLIMITED, fmt_ratio, postgres, publish, summary, wrk
-from bench.uploads import CLIENTS, hammer, multipart
+from bench.photos import SMALL, photographs
+from bench.uploads import CLIENTS, hammer, multipart, upload_headers, visitor
 from scripts.launch import RunningStack, running_stack
 from scripts.seaweed import SeaweedFS
-from tests.images import make_photo
 
 # Objects fetched once each for the cold-cache figure (uploaded beforehand, never read).
 COLD_OBJECTS = 300
@@ -35,21 +35,10 @@ def stack_on(database_url: str, store: SeaweedFS | None) -> Iterator[RunningStac
         yield stack
 
 
-async def session(url: str) -> tuple[str, str]:
-    async with httpx.AsyncClient(base_url=url) as http:
-        (await http.get("/upload/")).raise_for_status()
-        return "; ".join(f"{k}={v}" for k, v in http.cookies.items()), http.cookies["_xsrf"]
-
-
 async def uploads(url: str, photo: bytes, seconds: float) -> list[float]:
-    cookies, xsrf = await session(url)
+    cookies, xsrf = await visitor(url)
     body, content_type = multipart(photo)
-    headers = {
-        "Content-Type": content_type,
-        "Cookie": cookies,
-        "X-XSRFToken": xsrf,
-        "Accept": "application/json",
-    }
+    headers = upload_headers(content_type, cookies, xsrf)
     await hammer(f"{url}/upload/", headers, body, 1)  # warm-up
     return await hammer(f"{url}/upload/", headers, body, seconds)
 
@@ -77,14 +66,9 @@ async def cold_gets(urls: list[str]) -> tuple[float, dict[str, float], dict[str,
 
 
 async def upload_many(url: str, photo: bytes, count: int) -> list[str]:
-    cookies, xsrf = await session(url)
+    cookies, xsrf = await visitor(url)
     body, content_type = multipart(photo)
-    headers = {
-        "Content-Type": content_type,
-        "Cookie": cookies,
-        "X-XSRFToken": xsrf,
-        "Accept": "application/json",
-    }
+    headers = upload_headers(content_type, cookies, xsrf)
     async with httpx.AsyncClient(timeout=60) as http:
         found = []
         for _ in range(count):
@@ -95,8 +79,8 @@ async def upload_many(url: str, photo: bytes, count: int) -> list[str]:
 
 
 def run(seconds: float) -> str:
-    upload_photo = make_photo(1000, 750, seed=7, quality=90)  # about 200 KB
-    link_photo = make_photo(1100, 825, seed=3)
+    upload_photo = photographs(*SMALL, names=("coffee.png",))["coffee.png"]
+    link_photo = photographs((1100, 825), 90, names=("chelsea.png",))["chelsea.png"]
     results: dict[str, dict] = {}
     load_before = os.getloadavg()[0]
     with postgres() as database_url, tempfile.TemporaryDirectory(dir="/tmp") as folder:
@@ -147,10 +131,10 @@ def run(seconds: float) -> str:
             "cores with everything else, so these are the cost of the extra hops and processes, "
             "not of a network.",
             "",
-            f"Uploads: {CLIENTS} clients upload the same photo-like JPEG "
-            f"({len(upload_photo) / 1024:.0f} KB) back to back for {seconds:g} s after a 1 s "
-            "warm-up; each upload stores the image and two WebP thumbnails (3 PUTs to S3, or "
-            "3 atomic writes with fsync to the folder).",
+            f"Uploads: {CLIENTS} clients upload the same photograph (scikit-image's coffee, a "
+            f"{len(upload_photo) / 1024:.0f} KB JPEG) back to back for {seconds:g} s after a 1 s "
+            "warm-up; each upload stores the image, and its two WebP thumbnails right after the "
+            "answer (3 PUTs to S3, or 3 atomic writes with fsync to the folder).",
             "",
             "| store | uploads/s | p50 / p99 ms | vs local folder |",
             "|---|---:|---|---:|",

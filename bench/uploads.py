@@ -98,6 +98,15 @@ async def lag_while(
     return result, lag_reports(log, mark)
 
 
+def upload_headers(content_type: str, cookies: str = "", xsrf: str = "") -> dict[str, str]:
+    """The headers of an upload POST asking for JSON; a visitor's cookies and XSRF token when
+    given (the reference handlers need none)."""
+    headers = {"Content-Type": content_type, "Accept": "application/json"}
+    if xsrf:
+        headers |= {"Cookie": cookies, "X-XSRFToken": xsrf}
+    return headers
+
+
 async def visitor(site: str) -> tuple[str, str]:
     """A returning visitor's Cookie header and XSRF token, from a first page view."""
     async with httpx.AsyncClient(base_url=site) as http:
@@ -119,12 +128,7 @@ async def run(seconds: float) -> str:
         _, idle = await lag_while(stack.log, pids, asyncio.sleep(seconds / 2))
         for label, photo in photos.items():
             body, content_type = multipart(photo)
-            headers = {
-                "Content-Type": content_type,
-                "Cookie": cookies,
-                "X-XSRFToken": xsrf,
-                "Accept": "application/json",
-            }
+            headers = upload_headers(content_type, cookies, xsrf)
             await hammer(f"{stack.url}/upload/", headers, body, 1)  # warm-up
             ours[label], lags[label] = await lag_while(
                 stack.log, pids, hammer(f"{stack.url}/upload/", headers, body, seconds)
