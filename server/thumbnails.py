@@ -52,12 +52,6 @@ def fitted_size(size: tuple[int, int], side: int) -> tuple[int, int]:
     return max(1, round(width * side / longest)), max(1, round(height * side / longest))
 
 
-def _draft_box(size: tuple[int, int], side: int) -> tuple[int, int]:
-    """The size to ask `Image.draft` for: libjpeg then picks the smallest of its scales that
-    is at least this big, so the `side` thumbnail never has to be enlarged."""
-    return fitted_size(size, side)
-
-
 def _displayable(img: Image.Image) -> Image.Image:
     """RGB, or RGBA when the image has transparency; upright as its EXIF orientation says
     (browsers honour the orientation when they show the original). `img` itself when it is
@@ -91,6 +85,8 @@ def make_thumbnails(data: bytes, sides: tuple[int, ...] = THUMB_SIDES) -> list[T
     """One WebP per long side in `sides`, in that order, never larger than the image."""
     with Image.open(BytesIO(data), formats=FORMATS) as opened:
         if opened.format == "JPEG":
-            opened.draft("RGB", _draft_box(opened.size, max(sides)))
+            # libjpeg picks the smallest of its scales at least this big: the largest
+            # thumbnail is never enlarged.
+            opened.draft("RGB", fitted_size(opened.size, max(sides)))
         opened.load()  # a GIF stays on its first frame
         return _encode(_displayable(opened), sides)
